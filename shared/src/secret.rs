@@ -1,0 +1,1 @@
+//! Secret strings (owned by the Upstash issue).

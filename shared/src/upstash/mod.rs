@@ -1,0 +1,1 @@
+//! Upstash REST client (owned by the Upstash issue).

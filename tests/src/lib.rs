@@ -1,0 +1,3 @@
+//! Support code for the integration tests in `tests/tests/`.
+
+pub mod upstash;

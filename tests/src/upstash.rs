@@ -1,0 +1,1 @@
+//! Starting upstash-local for tests (owned by the Upstash issue).
