@@ -1,8 +1,25 @@
 //! Shared library of the stock-data API.
 //!
 //! Every Lambda function in `functions/` is a thin binary over this crate:
-//! it builds a [`config::Config`] and the clients once per container, then
-//! hands each request to one of the handlers in [`handlers`].
+//! it builds the service once per container ([`runtime::service_from_env`]),
+//! then hands each request to one of the [`handlers`].
+//!
+//! - [`config`]: settings from the environment.
+//! - [`models`]: stored data and API responses.
+//! - [`storage`]: the data set in object storage.
+//! - [`upstash`]: the Upstash REST client.
+//! - [`cache`]: the read-through cache policy.
+//! - [`service`]: the one place where the cache wraps storage.
+//! - [`http`], [`handlers`]: request parsing, responses, endpoints.
 
+pub mod cache;
+pub mod config;
+pub mod handlers;
+pub mod http;
+pub mod models;
+pub mod runtime;
 pub mod secret;
+pub mod service;
+pub mod storage;
+pub mod symbol;
 pub mod upstash;

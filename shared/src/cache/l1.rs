@@ -1,0 +1,150 @@
+//! The in-process L1 cache of a warm container: small, bounded, short-lived.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::envelope::Envelope;
+
+/// A bounded map from key to entry with a per-entry deadline.
+#[derive(Debug)]
+pub struct L1Cache {
+    max_entries: usize,
+    ttl: Duration,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    map: HashMap<String, (Instant, Arc<Envelope>)>,
+    order: VecDeque<String>,
+}
+
+impl L1Cache {
+    /// A cache of at most `max_entries`, each kept at most `ttl` (0 disables it).
+    pub fn new(max_entries: usize, ttl: Duration) -> Self {
+        L1Cache {
+            max_entries,
+            ttl,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// True when the cache holds nothing ever (size or TTL 0).
+    pub fn is_disabled(&self) -> bool {
+        self.max_entries == 0 || self.ttl.is_zero()
+    }
+
+    /// The entry of `key` if present and not expired.
+    pub fn get(&self, key: &str) -> Option<Arc<Envelope>> {
+        if self.is_disabled() {
+            return None;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match inner.map.get(key) {
+            Some((deadline, entry)) if Instant::now() < *deadline => Some(entry.clone()),
+            Some(_) => {
+                inner.map.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Keeps `entry` for `min(ttl, fresh_left)`.
+    pub fn put(&self, key: &str, entry: Arc<Envelope>, fresh_left: Duration) {
+        let keep = self.ttl.min(fresh_left);
+        if self.is_disabled() || keep.is_zero() {
+            return;
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let deadline = Instant::now() + keep;
+        if inner
+            .map
+            .insert(key.to_string(), (deadline, entry))
+            .is_none()
+        {
+            inner.order.push_back(key.to_string());
+        }
+        while inner.map.len() > self.max_entries {
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
+            inner.map.remove(&oldest);
+        }
+        // Keep the order queue from growing with keys already removed.
+        if inner.order.len() > self.max_entries.saturating_mul(2) {
+            let Inner { map, order } = &mut *inner;
+            order.retain(|k| map.contains_key(k));
+        }
+    }
+
+    /// Drops `key`.
+    pub fn remove(&self, key: &str) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.map.remove(key);
+    }
+
+    /// Drops everything.
+    pub fn clear(&self) {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        inner.map.clear();
+        inner.order.clear();
+    }
+
+    /// Entries held now (expired ones included until touched).
+    pub fn len(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map
+            .len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cache::envelope::EntryKind;
+
+    fn entry(body: &str) -> Arc<Envelope> {
+        Arc::new(Envelope {
+            stored_at_ms: 0,
+            fresh_ttl: Duration::from_secs(1),
+            delta: Duration::ZERO,
+            kind: EntryKind::Value,
+            body: body.into(),
+        })
+    }
+
+    #[test]
+    fn bounded_and_expiring() {
+        let l1 = L1Cache::new(2, Duration::from_secs(60));
+        l1.put("a", entry("1"), Duration::from_secs(60));
+        l1.put("b", entry("2"), Duration::from_secs(60));
+        l1.put("c", entry("3"), Duration::from_secs(60));
+        assert_eq!(l1.len(), 2);
+        assert!(l1.get("a").is_none(), "oldest entry evicted");
+        assert_eq!(l1.get("c").unwrap().body, "3");
+        l1.put("short", entry("x"), Duration::from_millis(1));
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(
+            l1.get("short").is_none(),
+            "never kept beyond the value's freshness"
+        );
+        l1.clear();
+        assert!(l1.is_empty());
+    }
+
+    #[test]
+    fn zero_disables() {
+        let l1 = L1Cache::new(10, Duration::ZERO);
+        l1.put("a", entry("1"), Duration::from_secs(60));
+        assert!(l1.get("a").is_none());
+    }
+}

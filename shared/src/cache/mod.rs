@@ -1,0 +1,17 @@
+//! The cache layer: one read-through cache in front of storage, used by
+//! every read endpoint through [`crate::service::StockDataService`].
+
+mod breaker;
+mod config;
+pub mod envelope;
+pub mod keys;
+mod l1;
+mod read_through;
+pub mod stats;
+
+pub use breaker::{BreakerState, CircuitBreaker};
+pub use config::CacheConfig;
+pub use envelope::{EntryKind, Envelope};
+pub use keys::KeySpace;
+pub use l1::L1Cache;
+pub use read_through::{Lookup, ReadThrough, now_ms};

@@ -1,0 +1,206 @@
+//! Stock data in object storage: the manifest and per-year partitions.
+//!
+//! [`StockStore`] answers every read the API needs with a bounded number of
+//! object reads: latest price and recent data (up to 365 days) read one
+//! partition, or two when the window crosses a year boundary; the manifest
+//! is read at most once per [`StoreOptions::manifest_ttl`] per container.
+
+mod error;
+pub mod layout;
+mod location;
+mod writer;
+
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use chrono::Datelike;
+use object_store::{ObjectStoreExt, path::Path};
+use serde::de::DeserializeOwned;
+
+pub use error::StorageError;
+pub use location::{Backend, LocationError, StorageLocation};
+pub use writer::{DatasetWriter, SymbolSeries};
+
+use crate::models::{
+    LatestPrice, Manifest, Partition, RecentData, SymbolInfo, SymbolList, window_start,
+};
+use crate::symbol::Symbol;
+
+/// Tuning of a [`StockStore`].
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Upper bound of one object read; beyond it the read fails with [`StorageError::Timeout`].
+    pub timeout: Duration,
+    /// How long a container reuses the manifest it read (0 = read it every time).
+    pub manifest_ttl: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            timeout: Duration::from_millis(3000),
+            manifest_ttl: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Reads the data set at one [`StorageLocation`].
+#[derive(Debug)]
+pub struct StockStore {
+    location: StorageLocation,
+    options: StoreOptions,
+    manifest: Mutex<Option<(Instant, Arc<Manifest>)>>,
+    reads: AtomicU64,
+}
+
+impl StockStore {
+    /// A store over `location`.
+    pub fn new(location: StorageLocation, options: StoreOptions) -> Self {
+        StockStore {
+            location,
+            options,
+            manifest: Mutex::new(None),
+            reads: AtomicU64::new(0),
+        }
+    }
+
+    /// The location read from.
+    pub fn location(&self) -> &StorageLocation {
+        &self.location
+    }
+
+    /// Object reads issued so far (for tests, benchmarks and metrics).
+    pub fn reads(&self) -> u64 {
+        self.reads.load(Ordering::Relaxed)
+    }
+
+    /// Forgets the remembered manifest, so the next read fetches it again.
+    pub fn invalidate_manifest(&self) {
+        *self.manifest.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The manifest, from memory when read less than `manifest_ttl` ago.
+    pub async fn manifest(&self) -> Result<Arc<Manifest>, StorageError> {
+        if !self.options.manifest_ttl.is_zero() {
+            let remembered = self.manifest.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((read_at, manifest)) = remembered.as_ref()
+                && read_at.elapsed() < self.options.manifest_ttl
+            {
+                return Ok(manifest.clone());
+            }
+        }
+        let path = layout::manifest_path(&self.location.prefix);
+        let mut manifest: Manifest = self
+            .read_json(&path)
+            .await?
+            .ok_or_else(|| StorageError::Missing(path.to_string()))?;
+        manifest.sort();
+        let manifest = Arc::new(manifest);
+        if !self.options.manifest_ttl.is_zero() {
+            *self.manifest.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((Instant::now(), manifest.clone()));
+        }
+        Ok(manifest)
+    }
+
+    /// Every symbol, sorted.
+    pub async fn symbol_list(&self) -> Result<SymbolList, StorageError> {
+        let manifest = self.manifest().await?;
+        let symbols: Vec<String> = manifest.symbols.iter().map(|s| s.symbol.clone()).collect();
+        Ok(SymbolList {
+            count: symbols.len(),
+            symbols,
+        })
+    }
+
+    /// The manifest entry of `symbol`.
+    pub async fn symbol_info(&self, symbol: &Symbol) -> Result<SymbolInfo, StorageError> {
+        let manifest = self.manifest().await?;
+        manifest
+            .get(symbol.as_str())
+            .cloned()
+            .ok_or_else(|| StorageError::SymbolNotFound(symbol.to_string()))
+    }
+
+    /// The latest bar of `symbol` with its change against the previous close.
+    pub async fn latest_price(&self, symbol: &Symbol) -> Result<LatestPrice, StorageError> {
+        let info = self.symbol_info(symbol).await?;
+        let year = info.last_date.year();
+        let partition = self.required_partition(symbol, year).await?;
+        let n = partition.data_points.len();
+        let last = partition
+            .data_points
+            .last()
+            .ok_or_else(|| StorageError::Corrupt {
+                path: layout::partition_path(&self.location.prefix, symbol, year).to_string(),
+                reason: "partition holds no data points".into(),
+            })?;
+        let previous_close = if n >= 2 {
+            Some(partition.data_points[n - 2].close)
+        } else {
+            partition.previous_close
+        };
+        Ok(LatestPrice::from_bar(symbol.as_str(), last, previous_close))
+    }
+
+    /// `symbol`'s bars with `date >= last_date − days`, ascending.
+    pub async fn recent(&self, symbol: &Symbol, days: u32) -> Result<RecentData, StorageError> {
+        let info = self.symbol_info(symbol).await?;
+        let start = window_start(info.last_date, days).max(info.first_date);
+        let years = start.year()..=info.last_date.year();
+        let reads = years.map(|year| self.required_partition(symbol, year));
+        let partitions = futures::future::try_join_all(reads).await?;
+        let data_points = partitions
+            .into_iter()
+            .flat_map(|p| p.data_points)
+            .filter(|bar| bar.date >= start && bar.date <= info.last_date)
+            .collect();
+        Ok(RecentData {
+            symbol: symbol.to_string(),
+            days,
+            data_points,
+        })
+    }
+
+    async fn required_partition(
+        &self,
+        symbol: &Symbol,
+        year: i32,
+    ) -> Result<Partition, StorageError> {
+        let path = layout::partition_path(&self.location.prefix, symbol, year);
+        let partition: Partition = self
+            .read_json(&path)
+            .await?
+            .ok_or_else(|| StorageError::Missing(path.to_string()))?;
+        if partition.symbol != symbol.as_str() {
+            return Err(StorageError::Corrupt {
+                path: path.to_string(),
+                reason: format!("holds symbol {:?}", partition.symbol),
+            });
+        }
+        Ok(partition)
+    }
+
+    /// Reads and parses one JSON object; `Ok(None)` when it does not exist.
+    async fn read_json<T: DeserializeOwned>(&self, path: &Path) -> Result<Option<T>, StorageError> {
+        self.reads.fetch_add(1, Ordering::Relaxed);
+        let read = async {
+            let result = self.location.store.get(path).await?;
+            result.bytes().await
+        };
+        let bytes = match tokio::time::timeout(self.options.timeout, read).await {
+            Err(_) => return Err(StorageError::Timeout(path.to_string())),
+            Ok(Err(object_store::Error::NotFound { .. })) => return Ok(None),
+            Ok(Err(e)) => return Err(StorageError::Backend(e.to_string())),
+            Ok(Ok(bytes)) => bytes,
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| StorageError::Corrupt {
+                path: path.to_string(),
+                reason: e.to_string(),
+            })
+    }
+}
