@@ -67,12 +67,10 @@ async fn binary_values_round_trip() {
     );
 
     // SETRANGE with a non-UTF-8 byte, through redis directly.
-    let () = conn.set(&format!("{p}r"), "abc").await.unwrap();
-    let _: i64 = conn
-        .setrange(&format!("{p}r"), 1, &[0x80_u8][..])
-        .await
-        .unwrap();
-    let got = bytes(client.command(&get(&format!("{p}r"))).await.unwrap());
+    let range_key = format!("{p}r");
+    let () = conn.set(&range_key, "abc").await.unwrap();
+    let _: i64 = conn.setrange(&range_key, 1, &[0x80_u8][..]).await.unwrap();
+    let got = bytes(client.command(&get(&range_key)).await.unwrap());
     assert_eq!(got, vec![b'a', 0x80, b'c']);
 
     // Produced by a Lua script through the client.
@@ -96,10 +94,7 @@ async fn binary_values_round_trip() {
         mget,
         Reply::Array(vec![Reply::Bytes(Bytes::from(all_bytes)), Reply::Nil])
     );
-    let _: i64 = conn
-        .del(&[&raw_key, &lua_key, &format!("{p}r")])
-        .await
-        .unwrap();
+    let _: i64 = conn.del(&[&raw_key, &lua_key, &range_key]).await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
