@@ -1,8 +1,10 @@
 //! Support code for the integration tests in `tests/tests/`.
 
 pub mod backends;
+pub mod containers;
 pub mod dataset;
 pub mod events;
+pub mod fault_proxy;
 pub mod upstash;
 
 use lambda_http::{Body, Response};

@@ -307,6 +307,7 @@ impl ReadThrough {
                 };
             }
         };
+        self.stats.record(CacheStatus::Miss);
         let mut commands = vec![
             Command::new("SET")
                 .arg(key)
@@ -322,7 +323,6 @@ impl ReadThrough {
             status: CacheStatus::Miss,
         };
         self.remember(key, &lookup);
-        self.stats.record(CacheStatus::Miss);
         Ok(lookup)
     }
 

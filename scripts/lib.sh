@@ -1,0 +1,55 @@
+# Helpers shared by scripts/test, scripts/dev and .ci/run. Source it; do not run it.
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_open() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# Waits up to $2 seconds for port $1.
+wait_for_port() {
+  local port=$1 seconds=${2:-10} i
+  for ((i = 0; i < seconds * 10; i++)); do
+    port_open "$port" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Runs a command as root (directly, or with sudo when available).
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else return 1; fi
+}
+
+# Starts Redis on 127.0.0.1:6379 unless something listens there; installs Debian's redis-server if absent.
+ensure_redis() {
+  port_open 6379 && return 0
+  if ! command -v redis-server >/dev/null; then
+    echo "redis-server not found; installing Debian's redis-server" >&2
+    as_root apt-get install -y redis-server >/dev/null 2>&1 ||
+      { as_root apt-get update >/dev/null 2>&1 && as_root apt-get install -y redis-server >/dev/null 2>&1; } || {
+      echo "ERROR: cannot install redis-server; install it or start Redis on 127.0.0.1:6379 (or set REDIS_URL)" >&2
+      return 1
+    }
+  fi
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+  wait_for_port 6379 10 || { echo "ERROR: Redis did not start on 127.0.0.1:6379" >&2; return 1; }
+  echo "started redis-server on 127.0.0.1:6379" >&2
+}
+
+# Starts moto's S3 server on 127.0.0.1:${MOTO_PORT:-5057} for the s3:// backend tests; installs it from PyPI if absent.
+# Failure is not fatal: the S3 tests then skip with a message.
+ensure_moto() {
+  local port=${MOTO_PORT:-5057}
+  port_open "$port" && return 0
+  if ! command -v moto_server >/dev/null; then
+    echo "moto_server not found; installing moto[server] from PyPI" >&2
+    python3 -m pip install --quiet 'moto[server]' >/dev/null 2>&1 || {
+      echo "WARNING: cannot install moto[server]; the s3:// backend tests will be skipped" >&2
+      return 0
+    }
+    hash -r
+  fi
+  nohup moto_server -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/moto_server.log" 2>&1 &
+  wait_for_port "$port" 20 || echo "WARNING: moto_server did not start; the s3:// backend tests will be skipped" >&2
+  export MOTO_ENDPOINT="http://127.0.0.1:$port"
+}
