@@ -29,6 +29,47 @@ pub const SYMBOL_INFO: Route = Route {
     method: "GET",
 };
 
+/// `POST /v1/cache/clear/{symbol}` (admin).
+pub const CACHE_CLEAR_SYMBOL: Route = Route {
+    template: "/v1/cache/clear/{symbol}",
+    method: "POST",
+};
+/// `POST /v1/cache/clear` (admin).
+pub const CACHE_CLEAR_ALL: Route = Route {
+    template: "/v1/cache/clear",
+    method: "POST",
+};
+/// `GET /v1/cache/stats` (admin unless `CACHE_STATS_PUBLIC=true`).
+pub const CACHE_STATS: Route = Route {
+    template: "/v1/cache/stats",
+    method: "GET",
+};
+/// `POST /v1/cache/stats/reset` (admin).
+pub const CACHE_STATS_RESET: Route = Route {
+    template: "/v1/cache/stats/reset",
+    method: "POST",
+};
+/// `POST /v1/cache/warm` (admin).
+pub const CACHE_WARM: Route = Route {
+    template: "/v1/cache/warm",
+    method: "POST",
+};
+
+/// Every HTTP route of the API and the function that serves it: the one
+/// route table that `Cargo.toml`'s watch router, `template.yaml` and
+/// `openapi.yaml` must agree with (a test checks it).
+pub const ROUTES: &[(&str, Route)] = &[
+    ("latest-price", LATEST_PRICE),
+    ("recent-data", RECENT_DATA),
+    ("symbols", SYMBOLS),
+    ("symbol-info", SYMBOL_INFO),
+    ("cache-clear", CACHE_CLEAR_SYMBOL),
+    ("cache-clear", CACHE_CLEAR_ALL),
+    ("cache-stats", CACHE_STATS),
+    ("cache-stats", CACHE_STATS_RESET),
+    ("cache-warmer", CACHE_WARM),
+];
+
 /// Handles `GET /v1/stocks/{symbol}/latest`.
 pub async fn latest_price(service: &StockDataService, request: Request) -> Response<Body> {
     respond(&request, async {

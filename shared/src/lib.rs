@@ -22,4 +22,5 @@ pub mod secret;
 pub mod service;
 pub mod storage;
 pub mod symbol;
+pub mod tls;
 pub mod upstash;

@@ -75,6 +75,7 @@ impl StorageLocation {
             }),
             "gs" => {
                 let bucket = bucket_of(&url)?;
+                crate::tls::install_crypto_provider();
                 let store = object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_bucket_name(bucket)
                     .build()
@@ -87,6 +88,7 @@ impl StorageLocation {
             }
             "s3" => {
                 let bucket = bucket_of(&url)?;
+                crate::tls::install_crypto_provider();
                 let store = object_store::aws::AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
                     .build()

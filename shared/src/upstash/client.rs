@@ -65,10 +65,7 @@ impl UpstashClient {
     /// Installs rustls' ring crypto provider as the process default if none
     /// is installed yet.
     pub fn new(config: &UpstashConfig) -> Result<Self, UpstashError> {
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            // Err means another thread installed one first: fine.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
+        crate::tls::install_crypto_provider();
         let base = config.url.trim_end_matches('/').to_owned();
         url::Url::parse(&base).map_err(|_| UpstashError::Build("invalid URL".into()))?;
         let mut auth = HeaderValue::try_from(format!("Bearer {}", config.token.expose()))
