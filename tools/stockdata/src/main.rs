@@ -1,1 +1,102 @@
-fn main() {}
+//! `stockdata`: imports daily OHLCV CSV into the storage layout, or
+//! generates deterministic synthetic data. Run `stockdata help` for usage.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use stockdata::args::{self, Command, ImportArgs, SynthArgs, USAGE};
+use stockdata::csv_import::{self, Metadata};
+use stockdata::output::open_location;
+use stockdata::synth::{self, SynthPlan};
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() -> ExitCode {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let command = match args::parse(&argv) {
+        Ok(command) => command,
+        Err(error) => {
+            eprintln!("error: {error}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match command {
+        Command::Help => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        Command::Import(import) => run_import(import).await,
+        Command::Synth(synth) => run_synth(synth).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run_import(args: ImportArgs) -> Result<(), String> {
+    let started = Instant::now();
+    let metadata = match &args.meta {
+        Some(path) => Metadata::load(path).map_err(|e| e.to_string())?,
+        None => Metadata::default(),
+    };
+    let location = open_location(&args.to)?;
+    let reader = csv_import::open_input(&args.input).map_err(|e| e.to_string())?;
+    let parsed = tokio::task::spawn_blocking(move || csv_import::parse_csv(reader))
+        .await
+        .map_err(|e| format!("CSV parser failed: {e}"))?
+        .map_err(|e| e.to_string())?;
+    for rejection in &parsed.rejections {
+        eprintln!("rejected line {}: {}", rejection.line, rejection.reason);
+    }
+    if parsed.rejected > parsed.rejections.len() as u64 {
+        eprintln!(
+            "... and {} more rejected rows",
+            parsed.rejected - parsed.rejections.len() as u64
+        );
+    }
+    let summary = csv_import::import_parsed(parsed, location, &metadata, args.concurrency, started)
+        .await
+        .map_err(|e| e.to_string())?;
+    if !summary.unused_metadata.is_empty() {
+        eprintln!(
+            "warning: metadata lists symbols without rows: {}",
+            summary.unused_metadata.join(", ")
+        );
+    }
+    println!("{summary}");
+    println!("  input:      {}", args.input.display());
+    println!("  target:     {}", args.to);
+    println!("  symbols:    {}", summary.symbols);
+    println!("  rows:       {}", summary.rows);
+    println!("  rejected:   {}", summary.rejected);
+    println!("  duplicates: {}", summary.duplicates);
+    println!("  partitions: {}", summary.partitions);
+    println!("  elapsed:    {:.2?}", summary.elapsed);
+    Ok(())
+}
+
+async fn run_synth(args: SynthArgs) -> Result<(), String> {
+    let location = open_location(&args.to)?;
+    let plan = SynthPlan {
+        symbols: args.symbols,
+        years: args.years,
+        seed: args.seed,
+        end_date: args.end_date,
+        concurrency: args.concurrency,
+    };
+    let summary = synth::synthesize(&plan, location)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("{summary}");
+    println!("  target:     {}", args.to);
+    println!("  seed:       {}", args.seed);
+    println!("  end date:   {}", args.end_date);
+    println!("  symbols:    {}", summary.symbols);
+    println!("  rows:       {}", summary.rows);
+    println!("  partitions: {}", summary.partitions);
+    println!("  elapsed:    {:.2?}", summary.elapsed);
+    Ok(())
+}
