@@ -12,10 +12,12 @@
 //! - [`service`]: the one place where the cache wraps storage.
 //! - [`http`], [`handlers`]: request parsing, responses, endpoints.
 
+pub mod admin;
 pub mod cache;
 pub mod config;
 pub mod handlers;
 pub mod http;
+pub mod metrics;
 pub mod models;
 pub mod runtime;
 pub mod secret;
@@ -24,3 +26,4 @@ pub mod storage;
 pub mod symbol;
 pub mod tls;
 pub mod upstash;
+pub mod warmer;

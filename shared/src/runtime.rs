@@ -1,9 +1,15 @@
 //! Start-up of a function container: logging, config, clients — once, before `run`.
 
+use std::convert::Infallible;
+use std::io::Write;
 use std::sync::Arc;
 
+use lambda_http::{Body, Request, Response, service_fn};
+
+use crate::admin::{AdminConfig, WarmConfig};
 use crate::cache::ReadThrough;
 use crate::config::{Config, ConfigError};
+use crate::metrics::Invocation;
 use crate::service::StockDataService;
 use crate::storage::{LocationError, StockStore, StorageLocation};
 use crate::upstash::{UpstashClient, UpstashError};
@@ -20,6 +26,21 @@ pub enum StartupError {
     /// The Upstash client could not be built.
     #[error("the Upstash client could not be built: {0}")]
     Cache(#[from] UpstashError),
+}
+
+/// Everything a function holds for the life of its container.
+#[derive(Debug, Clone)]
+pub struct App {
+    /// The function's name (EMF dimension), e.g. `latest-price`.
+    pub function: &'static str,
+    /// The data service (storage plus cache).
+    pub service: StockDataService,
+    /// Management-route settings.
+    pub admin: AdminConfig,
+    /// Warmer settings.
+    pub warm: WarmConfig,
+    /// `METRICS_NAMESPACE` (default `StockApi`); empty disables EMF lines.
+    pub metrics_namespace: String,
 }
 
 /// Installs the tracing subscriber (JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`).
@@ -41,21 +62,63 @@ pub fn build_service(config: &Config) -> Result<StockDataService, StartupError> 
     Ok(StockDataService::new(store, cache, config.cache.clone()))
 }
 
-/// Reads the environment and builds the service; logs one clear line on failure.
-pub fn service_from_env() -> Result<StockDataService, StartupError> {
-    let result = Config::from_env()
-        .map_err(StartupError::from)
-        .and_then(|config| {
-            let service = build_service(&config)?;
+/// Builds the whole [`App`] from settings read through `lookup`.
+pub fn build_app(
+    function: &'static str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<App, StartupError> {
+    let config = Config::from_lookup(&lookup)?;
+    let service = build_service(&config)?;
+    Ok(App {
+        function,
+        service,
+        admin: AdminConfig::from_lookup(&lookup)?,
+        warm: WarmConfig::from_lookup(&lookup)?,
+        metrics_namespace: lookup("METRICS_NAMESPACE").unwrap_or_else(|| "StockApi".into()),
+    })
+}
+
+/// Reads the environment and builds the app; logs one clear line on failure.
+pub fn start(function: &'static str) -> Result<App, StartupError> {
+    init_tracing();
+    match build_app(function, |name| std::env::var(name).ok()) {
+        Ok(app) => {
             tracing::info!(
-                storage = %config.storage_url,
-                cache = service.cache().is_some(),
+                function,
+                cache = app.service.cache().is_some(),
+                backend = ?app.service.store().location().backend,
                 "function initialised"
             );
-            Ok(service)
-        });
-    if let Err(error) = &result {
-        tracing::error!(error = %error, "start-up failed");
+            Ok(app)
+        }
+        Err(error) => {
+            tracing::error!(function, error = %error, "start-up failed");
+            Err(error)
+        }
     }
-    result
+}
+
+/// Runs the Lambda loop: each request goes to `handler`, then one EMF line is printed.
+pub async fn serve<'a, F, Fut>(app: &'a App, handler: F) -> Result<(), lambda_http::Error>
+where
+    F: Fn(&'a App, Request) -> Fut + Sync,
+    Fut: Future<Output = Response<Body>> + Send + 'a,
+{
+    let handler = &handler;
+    lambda_http::run(service_fn(move |request: Request| async move {
+        let invocation = Invocation::begin(&app.service);
+        let response = handler(app, request).await;
+        if !app.metrics_namespace.is_empty() {
+            let line = invocation.emf_line(
+                &app.service,
+                &app.metrics_namespace,
+                app.function,
+                &response,
+            );
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{line}");
+        }
+        Ok::<_, Infallible>(response)
+    }))
+    .await
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cache::{CacheConfig, EntryKind, Lookup, ReadThrough};
+use crate::cache::{CacheConfig, EntryKind, KeySpace, Lookup, ReadThrough};
 use crate::http::{CacheStatus, JsonBody};
 use crate::models::RecentData;
 use crate::storage::{StockStore, StorageError};
@@ -28,6 +28,60 @@ impl From<StorageError> for ServiceError {
             StorageError::SymbolNotFound(symbol) => ServiceError::NotFound(symbol),
             other => ServiceError::Storage(other),
         }
+    }
+}
+
+/// One cacheable value: what it is, where it is cached, how long it stays fresh.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheItem {
+    /// `price:latest:{SYMBOL}`.
+    LatestPrice(Symbol),
+    /// `data:recent:{SYMBOL}`: the window of `CACHE_RECENT_WINDOW_DAYS`.
+    RecentWindow(Symbol),
+    /// `symbol:info:{SYMBOL}`.
+    SymbolInfo(Symbol),
+    /// `symbols:list`.
+    SymbolList,
+}
+
+impl CacheItem {
+    /// Its cache key.
+    pub fn key(&self, keys: &KeySpace) -> String {
+        match self {
+            CacheItem::LatestPrice(s) => keys.latest_price(s),
+            CacheItem::RecentWindow(s) => keys.recent_data(s),
+            CacheItem::SymbolInfo(s) => keys.symbol_info(s),
+            CacheItem::SymbolList => keys.symbol_list(),
+        }
+    }
+
+    /// Its fresh TTL.
+    pub fn ttl(&self, policy: &CacheConfig) -> Duration {
+        match self {
+            CacheItem::LatestPrice(_) => policy.ttl_latest_price,
+            CacheItem::RecentWindow(_) => policy.ttl_recent_data,
+            CacheItem::SymbolInfo(_) => policy.ttl_symbol_info,
+            CacheItem::SymbolList => policy.ttl_symbol_list,
+        }
+    }
+
+    /// The symbol it belongs to, if any.
+    pub fn symbol(&self) -> Option<&Symbol> {
+        match self {
+            CacheItem::LatestPrice(s) | CacheItem::RecentWindow(s) | CacheItem::SymbolInfo(s) => {
+                Some(s)
+            }
+            CacheItem::SymbolList => None,
+        }
+    }
+
+    /// The three per-symbol items of `symbol`.
+    pub fn of_symbol(symbol: &Symbol) -> [CacheItem; 3] {
+        [
+            CacheItem::LatestPrice(symbol.clone()),
+            CacheItem::RecentWindow(symbol.clone()),
+            CacheItem::SymbolInfo(symbol.clone()),
+        ]
     }
 }
 
@@ -68,31 +122,31 @@ impl StockDataService {
         &self.policy
     }
 
+    /// Reads `item` from storage as its JSON body (no cache).
+    pub async fn load(&self, item: &CacheItem) -> Result<String, StorageError> {
+        match item {
+            CacheItem::LatestPrice(s) => to_json(&self.store.latest_price(s).await?),
+            CacheItem::RecentWindow(s) => {
+                to_json(&self.store.recent(s, self.policy.recent_window_days).await?)
+            }
+            CacheItem::SymbolInfo(s) => to_json(&self.store.symbol_info(s).await?),
+            CacheItem::SymbolList => to_json(&self.store.symbol_list().await?),
+        }
+    }
+
     /// `GET /v1/stocks/{symbol}/latest`.
     pub async fn latest_price(&self, symbol: &Symbol) -> Result<JsonBody, ServiceError> {
-        let key = self.cache.as_ref().map(|c| c.keys().latest_price(symbol));
-        self.cached(key, self.policy.ttl_latest_price, || async {
-            to_json(&self.store.latest_price(symbol).await?)
-        })
-        .await
+        self.cached(CacheItem::LatestPrice(symbol.clone())).await
     }
 
     /// `GET /v1/symbols/{symbol}`.
     pub async fn symbol_info(&self, symbol: &Symbol) -> Result<JsonBody, ServiceError> {
-        let key = self.cache.as_ref().map(|c| c.keys().symbol_info(symbol));
-        self.cached(key, self.policy.ttl_symbol_info, || async {
-            to_json(&self.store.symbol_info(symbol).await?)
-        })
-        .await
+        self.cached(CacheItem::SymbolInfo(symbol.clone())).await
     }
 
     /// `GET /v1/symbols`.
     pub async fn symbol_list(&self) -> Result<JsonBody, ServiceError> {
-        let key = self.cache.as_ref().map(|c| c.keys().symbol_list());
-        self.cached(key, self.policy.ttl_symbol_list, || async {
-            to_json(&self.store.symbol_list().await?)
-        })
-        .await
+        self.cached(CacheItem::SymbolList).await
     }
 
     /// `GET /v1/stocks/{symbol}/recent?days=N`.
@@ -102,6 +156,9 @@ impl StockDataService {
     pub async fn recent(&self, symbol: &Symbol, days: u32) -> Result<JsonBody, ServiceError> {
         let window = self.policy.recent_window_days;
         if days > window {
+            if let Some(cache) = &self.cache {
+                cache.note_symbol(symbol.as_str());
+            }
             let data = self.store.recent(symbol, days).await?;
             return Ok(JsonBody {
                 body: to_json(&data)?,
@@ -109,12 +166,7 @@ impl StockDataService {
                 max_age: self.policy.ttl_recent_data.as_secs(),
             });
         }
-        let key = self.cache.as_ref().map(|c| c.keys().recent_data(symbol));
-        let full = self
-            .cached(key, self.policy.ttl_recent_data, || async {
-                to_json(&self.store.recent(symbol, window).await?)
-            })
-            .await?;
+        let full = self.cached(CacheItem::RecentWindow(symbol.clone())).await?;
         if days == window {
             return Ok(full);
         }
@@ -130,31 +182,29 @@ impl StockDataService {
         })
     }
 
-    async fn cached<F, Fut>(
-        &self,
-        key: Option<String>,
-        ttl: Duration,
-        load: F,
-    ) -> Result<JsonBody, ServiceError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Result<String, StorageError>>,
-    {
-        let (Some(cache), Some(key)) = (self.cache.as_ref(), key) else {
-            let body = load().await?;
+    async fn cached(&self, item: CacheItem) -> Result<JsonBody, ServiceError> {
+        let ttl = item.ttl(&self.policy);
+        let Some(cache) = self.cache.as_ref() else {
+            let body = self.load(&item).await?;
             return Ok(JsonBody {
                 body,
                 cache: CacheStatus::Bypass,
                 max_age: ttl.as_secs(),
             });
         };
-        let lookup: Lookup = cache.get_or_load(&key, ttl, load).await?;
+        if let Some(symbol) = item.symbol() {
+            cache.note_symbol(symbol.as_str());
+        }
+        let key = item.key(cache.keys());
+        let lookup: Lookup = cache.get_or_load(&key, ttl, || self.load(&item)).await?;
         let max_age = match lookup.status {
             CacheStatus::Bypass | CacheStatus::Miss => ttl.as_secs(),
             _ => lookup.fresh_left_secs(),
         };
         match lookup.entry.kind {
-            EntryKind::NotFound => Err(ServiceError::NotFound(symbol_of_key(&key))),
+            EntryKind::NotFound => Err(ServiceError::NotFound(
+                item.symbol().map(Symbol::to_string).unwrap_or_default(),
+            )),
             EntryKind::Value => Ok(JsonBody {
                 body: lookup.entry.body.clone(),
                 cache: lookup.status,
@@ -162,10 +212,6 @@ impl StockDataService {
             }),
         }
     }
-}
-
-fn symbol_of_key(key: &str) -> String {
-    key.rsplit(':').next().unwrap_or_default().to_string()
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String, StorageError> {

@@ -1,14 +1,12 @@
 //! `symbols`: a thin Lambda binary over [`shared::handlers::symbols`].
 
-use lambda_http::{Error, Request, service_fn};
 use shared::{handlers, runtime};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), Error> {
-    runtime::init_tracing();
-    let service = runtime::service_from_env()?;
-    lambda_http::run(service_fn(|request: Request| async {
-        Ok::<_, std::convert::Infallible>(handlers::symbols(&service, request).await)
-    }))
+async fn main() -> Result<(), lambda_http::Error> {
+    let app = runtime::start("symbols")?;
+    runtime::serve(&app, |app, request| {
+        handlers::symbols(&app.service, request)
+    })
     .await
 }

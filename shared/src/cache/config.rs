@@ -43,6 +43,10 @@ pub struct CacheConfig {
     pub miss_wait_polls: u32,
     /// See [`CacheConfig::miss_wait_polls`].
     pub miss_wait: Duration,
+    /// `CACHE_STATS_FLUSH_S` (default 30): a container flushes its counters at least this often (when it serves requests).
+    pub stats_flush_interval: Duration,
+    /// `CACHE_STATS_FLUSH_REQUESTS` (default 50): ... or after this many requests; the most a dying container loses.
+    pub stats_flush_requests: u64,
 }
 
 impl Default for CacheConfig {
@@ -65,6 +69,8 @@ impl Default for CacheConfig {
             lock_ttl: Duration::from_millis(5000),
             miss_wait_polls: 3,
             miss_wait: Duration::from_millis(50),
+            stats_flush_interval: Duration::from_secs(30),
+            stats_flush_requests: 50,
         }
     }
 }
@@ -164,6 +170,13 @@ impl CacheConfig {
                 d.miss_wait.as_millis() as u64,
                 1..=1000,
             )?),
+            stats_flush_interval: secs("CACHE_STATS_FLUSH_S", d.stats_flush_interval, 3600)?,
+            stats_flush_requests: parse_u64(
+                lookup,
+                "CACHE_STATS_FLUSH_REQUESTS",
+                d.stats_flush_requests,
+                1..=100_000,
+            )?,
         };
         Ok(config)
     }

@@ -6,6 +6,7 @@ mod config;
 pub mod envelope;
 pub mod keys;
 mod l1;
+pub mod manage;
 mod read_through;
 pub mod stats;
 

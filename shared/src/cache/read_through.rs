@@ -13,6 +13,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::breaker::CircuitBreaker;
@@ -63,6 +64,8 @@ pub struct ReadThrough {
     l1: L1Cache,
     breaker: CircuitBreaker,
     stats: LocalStats,
+    busy_micros: AtomicU64,
+    failures: AtomicU64,
 }
 
 impl ReadThrough {
@@ -72,7 +75,9 @@ impl ReadThrough {
             keys: KeySpace::new(config.key_prefix.clone()),
             l1: L1Cache::new(config.l1_max_entries, config.l1_ttl),
             breaker: CircuitBreaker::new(config.breaker_failures, config.breaker_cooldown),
-            stats: LocalStats::default(),
+            stats: LocalStats::new(config.stats_flush_interval, config.stats_flush_requests),
+            busy_micros: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
             client,
             config,
         }
@@ -108,13 +113,32 @@ impl ReadThrough {
         &self.stats
     }
 
-    /// Runs one cache call through the breaker, recording its outcome.
+    /// Total time spent waiting on cache calls, in µs (for per-invocation metrics).
+    pub fn busy_micros(&self) -> u64 {
+        self.busy_micros.load(Ordering::Relaxed)
+    }
+
+    /// Failed cache calls since the container started (for per-invocation metrics).
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Counts a request for `symbol` in the popularity ranking.
+    pub fn note_symbol(&self, symbol: &str) {
+        self.stats.record_symbol(symbol);
+    }
+
+    /// Runs one cache call, recording its outcome in the breaker and its time.
     async fn call<T>(
         &self,
         what: &'static str,
         fut: impl Future<Output = Result<T, UpstashError>>,
     ) -> Option<T> {
-        match fut.await {
+        let started = Instant::now();
+        let result = fut.await;
+        self.busy_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        match result {
             Ok(value) => {
                 self.breaker.record_success();
                 Some(value)
@@ -129,6 +153,7 @@ impl ReadThrough {
     fn failure(&self, what: &'static str, error: &UpstashError) {
         self.breaker.record_failure();
         self.stats.record_error();
+        self.failures.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
             cache_op = what,
             error_kind = error.kind(),
@@ -165,8 +190,7 @@ impl ReadThrough {
         if !self.breaker.allow() {
             return self.bypass(fresh_ttl, load).await;
         }
-        let get = Command::new("GET").arg(key);
-        let Some(reply) = self.call("get", self.client.command(&get)).await else {
+        let Some(reply) = self.get_with_flush(key).await else {
             return self.bypass(fresh_ttl, load).await;
         };
         match self.decode(key, reply) {
@@ -201,6 +225,32 @@ impl ReadThrough {
                 LockAttempt::Lost => self.wait_for_winner(key, fresh_ttl, load).await,
                 LockAttempt::Failed => self.bypass(fresh_ttl, load).await,
             },
+        }
+    }
+
+    /// `GET key` — as a single command, or, when the counters are due for a
+    /// flush, as a pipeline of the `GET` and the counter commands: still one
+    /// REST request.
+    async fn get_with_flush(&self, key: &str) -> Option<Reply> {
+        let get = Command::new("GET").arg(key);
+        if !self.stats.flush_due() {
+            return self.call("get", self.client.command(&get)).await;
+        }
+        let pending = self.stats.take();
+        let mut commands = vec![get];
+        commands.extend(pending.commands(&self.keys));
+        match self.call("get", self.client.pipeline(&commands)).await {
+            Some(mut replies) if !replies.is_empty() => match replies.swap_remove(0) {
+                Ok(reply) => Some(reply),
+                Err(error) => {
+                    self.failure("get", &error);
+                    None
+                }
+            },
+            _ => {
+                self.stats.restore(pending);
+                None
+            }
         }
     }
 
@@ -308,6 +358,7 @@ impl ReadThrough {
             }
         };
         self.stats.record(CacheStatus::Miss);
+        let pending = self.stats.take();
         let mut commands = vec![
             Command::new("SET")
                 .arg(key)
@@ -316,8 +367,14 @@ impl ReadThrough {
                 .arg(retention.as_millis().max(1) as u64),
             self.release(key, &token),
         ];
-        commands.extend(self.stats.drain_commands(&self.keys));
-        let _ = self.call("store", self.client.pipeline(&commands)).await;
+        commands.extend(pending.commands(&self.keys));
+        if self
+            .call("store", self.client.pipeline(&commands))
+            .await
+            .is_none()
+        {
+            self.stats.restore(pending);
+        }
         let lookup = Lookup {
             entry: Arc::new(entry),
             status: CacheStatus::Miss,

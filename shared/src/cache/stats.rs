@@ -1,23 +1,88 @@
-//! Per-container cache counters, flushed to Redis inside pipelines that a
-//! request sends anyway.
+//! Per-container cache counters and symbol popularity, flushed to Redis
+//! inside requests the cache sends anyway: the miss pipeline, or — when a
+//! flush is due — the hit's single request turned into a pipeline. A hit
+//! therefore never costs an extra round trip.
+//!
+//! Loss bound: a container that dies loses what it counted since its last
+//! flush, at most `flush_requests` requests or `flush_interval` of traffic.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use super::keys::KeySpace;
 use crate::http::CacheStatus;
 use crate::upstash::Command;
 
+/// Names of the global counters (`{prefix}stats:{name}`).
+pub const COUNTERS: [&str; 5] = ["hits", "misses", "stale", "errors", "bypass"];
+
+/// Most distinct symbols remembered between flushes.
+const MAX_POPULAR: usize = 1000;
+
 /// Counters of this container since its last flush.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct LocalStats {
-    hits: AtomicU64,
-    misses: AtomicU64,
-    stale: AtomicU64,
-    errors: AtomicU64,
-    bypass: AtomicU64,
+    counters: [AtomicU64; 5],
+    popular: Mutex<HashMap<String, u64>>,
+    recorded: AtomicU64,
+    last_flush: Mutex<Instant>,
+    flush_interval: Duration,
+    flush_requests: u64,
 }
 
-/// A snapshot of [`LocalStats`].
+impl Default for LocalStats {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(30), 50)
+    }
+}
+
+/// Counts taken out of [`LocalStats`] for one flush.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Pending {
+    /// hits, misses, stale, errors, bypass.
+    pub counters: [u64; 5],
+    /// Requests per symbol.
+    pub popular: Vec<(String, u64)>,
+}
+
+impl Pending {
+    /// True when there is nothing to flush.
+    pub fn is_empty(&self) -> bool {
+        self.counters.iter().all(|c| *c == 0) && self.popular.is_empty()
+    }
+
+    /// The commands that add these counts to the global ones.
+    pub fn commands(&self, keys: &KeySpace) -> Vec<Command> {
+        if self.is_empty() {
+            return Vec::new();
+        }
+        let mut commands: Vec<Command> = COUNTERS
+            .iter()
+            .zip(self.counters)
+            .filter(|(_, v)| *v > 0)
+            .map(|(name, v)| Command::new("INCRBY").arg(keys.stat(name)).arg(v))
+            .collect();
+        for (symbol, count) in &self.popular {
+            commands.push(
+                Command::new("ZINCRBY")
+                    .arg(keys.popularity())
+                    .arg(*count)
+                    .arg(symbol.as_str()),
+            );
+        }
+        commands.push(
+            Command::new("SET")
+                .arg(keys.stat("since"))
+                .arg(now_rfc3339())
+                .arg("NX"),
+        );
+        commands
+    }
+}
+
+/// A snapshot of the local counters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StatsSnapshot {
     /// Redis and L1 hits.
@@ -33,48 +98,129 @@ pub struct StatsSnapshot {
 }
 
 impl LocalStats {
+    /// Counters flushed every `flush_interval` or `flush_requests` recorded outcomes.
+    pub fn new(flush_interval: Duration, flush_requests: u64) -> Self {
+        LocalStats {
+            counters: Default::default(),
+            popular: Mutex::new(HashMap::new()),
+            recorded: AtomicU64::new(0),
+            last_flush: Mutex::new(Instant::now()),
+            flush_interval,
+            flush_requests: flush_requests.max(1),
+        }
+    }
+
     /// Counts one outcome.
     pub fn record(&self, status: CacheStatus) {
-        let counter = match status {
-            CacheStatus::Hit | CacheStatus::L1 => &self.hits,
-            CacheStatus::Miss => &self.misses,
-            CacheStatus::Stale => &self.stale,
-            CacheStatus::Bypass => &self.bypass,
+        let index = match status {
+            CacheStatus::Hit | CacheStatus::L1 => 0,
+            CacheStatus::Miss => 1,
+            CacheStatus::Stale => 2,
+            CacheStatus::Bypass => 4,
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.counters[index].fetch_add(1, Ordering::Relaxed);
+        self.recorded.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one failed cache call.
     pub fn record_error(&self) {
-        self.errors.fetch_add(1, Ordering::Relaxed);
+        self.counters[3].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one request for `symbol` (popularity).
+    pub fn record_symbol(&self, symbol: &str) {
+        let mut popular = self.popular.lock().unwrap_or_else(|e| e.into_inner());
+        if popular.len() < MAX_POPULAR || popular.contains_key(symbol) {
+            *popular.entry(symbol.to_string()).or_insert(0) += 1;
+        }
     }
 
     /// The counters now, without resetting them.
     pub fn snapshot(&self) -> StatsSnapshot {
+        let c = |i: usize| self.counters[i].load(Ordering::Relaxed);
         StatsSnapshot {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-            stale: self.stale.load(Ordering::Relaxed),
-            errors: self.errors.load(Ordering::Relaxed),
-            bypass: self.bypass.load(Ordering::Relaxed),
+            hits: c(0),
+            misses: c(1),
+            stale: c(2),
+            errors: c(3),
+            bypass: c(4),
         }
     }
 
-    /// Takes the counters (resetting them) as `INCRBY` commands for a pipeline.
-    pub fn drain_commands(&self, keys: &KeySpace) -> Vec<Command> {
-        let mut commands = Vec::new();
-        for (name, counter) in [
-            ("hits", &self.hits),
-            ("misses", &self.misses),
-            ("stale", &self.stale),
-            ("errors", &self.errors),
-        ] {
-            let value = counter.swap(0, Ordering::Relaxed);
-            if value > 0 {
-                commands.push(Command::new("INCRBY").arg(keys.stat(name)).arg(value));
-            }
+    /// True when enough time or traffic passed since the last flush.
+    pub fn flush_due(&self) -> bool {
+        if self.recorded.load(Ordering::Relaxed) >= self.flush_requests {
+            return true;
         }
-        self.bypass.store(0, Ordering::Relaxed);
-        commands
+        let last = *self.last_flush.lock().unwrap_or_else(|e| e.into_inner());
+        last.elapsed() >= self.flush_interval && self.recorded.load(Ordering::Relaxed) > 0
+    }
+
+    /// Takes every count (resetting them) for a flush.
+    pub fn take(&self) -> Pending {
+        *self.last_flush.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        self.recorded.store(0, Ordering::Relaxed);
+        let mut counters = [0; 5];
+        for (slot, counter) in counters.iter_mut().zip(&self.counters) {
+            *slot = counter.swap(0, Ordering::Relaxed);
+        }
+        let popular = std::mem::take(&mut *self.popular.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut popular: Vec<(String, u64)> = popular.into_iter().collect();
+        popular.sort();
+        Pending { counters, popular }
+    }
+
+    /// Puts back counts whose flush failed, so nothing is lost to a failed request.
+    pub fn restore(&self, pending: Pending) {
+        for (counter, value) in self.counters.iter().zip(pending.counters) {
+            counter.fetch_add(value, Ordering::Relaxed);
+        }
+        let mut popular = self.popular.lock().unwrap_or_else(|e| e.into_inner());
+        for (symbol, count) in pending.popular {
+            *popular.entry(symbol).or_insert(0) += count;
+        }
+    }
+}
+
+/// Now as RFC 3339 (UTC, seconds).
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn take_restore_and_commands() {
+        let stats = LocalStats::new(Duration::from_secs(3600), 3);
+        stats.record(CacheStatus::Hit);
+        stats.record(CacheStatus::L1);
+        assert!(!stats.flush_due());
+        stats.record(CacheStatus::Miss);
+        assert!(stats.flush_due(), "due after flush_requests outcomes");
+        stats.record_symbol("AAPL");
+        stats.record_symbol("AAPL");
+        stats.record_error();
+        let pending = stats.take();
+        assert_eq!(pending.counters, [2, 1, 0, 1, 0]);
+        assert_eq!(pending.popular, vec![("AAPL".to_string(), 2)]);
+        assert!(!stats.flush_due());
+        assert!(stats.take().is_empty());
+        stats.restore(pending.clone());
+        assert_eq!(stats.take(), pending);
+        let keys = KeySpace::new("p:");
+        let names: Vec<String> = pending
+            .commands(&keys)
+            .iter()
+            .map(|c| c.to_json())
+            .collect();
+        assert_eq!(names.len(), 5, "{names:?}");
+        assert!(names[0].contains("p:stats:hits"), "{names:?}");
+        assert!(names[3].contains("ZINCRBY"), "{names:?}");
+        assert!(
+            names[4].contains("p:stats:since") && names[4].contains("NX"),
+            "{names:?}"
+        );
     }
 }

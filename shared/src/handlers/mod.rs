@@ -1,12 +1,17 @@
 //! The request handlers, one per endpoint. Function binaries call these;
 //! tests call them in-process with events from every source.
 
+mod manage;
+mod read;
+
 use lambda_http::{Body, Request, Response};
 
-use crate::http::request::{days_param, symbol_param};
+pub use manage::{cache_clear, cache_stats, cache_warm};
+pub use read::{latest_price, recent_data, symbol_info, symbols};
+
 use crate::http::response::{error_response, ok_json};
 use crate::http::{ApiError, JsonBody, Route};
-use crate::service::{ServiceError, StockDataService};
+use crate::service::ServiceError;
 
 /// `GET /v1/stocks/{symbol}/latest`.
 pub const LATEST_PRICE: Route = Route {
@@ -70,55 +75,6 @@ pub const ROUTES: &[(&str, Route)] = &[
     ("cache-warmer", CACHE_WARM),
 ];
 
-/// Handles `GET /v1/stocks/{symbol}/latest`.
-pub async fn latest_price(service: &StockDataService, request: Request) -> Response<Body> {
-    respond(&request, async {
-        let params = LATEST_PRICE.matches(&request)?;
-        let symbol = symbol_param(&params)?;
-        service
-            .latest_price(&symbol)
-            .await
-            .map_err(|e| api_error(&e))
-    })
-    .await
-}
-
-/// Handles `GET /v1/stocks/{symbol}/recent?days=N`.
-pub async fn recent_data(service: &StockDataService, request: Request) -> Response<Body> {
-    respond(&request, async {
-        let params = RECENT_DATA.matches(&request)?;
-        let symbol = symbol_param(&params)?;
-        let days = days_param(&request)?;
-        service
-            .recent(&symbol, days)
-            .await
-            .map_err(|e| api_error(&e))
-    })
-    .await
-}
-
-/// Handles `GET /v1/symbols`.
-pub async fn symbols(service: &StockDataService, request: Request) -> Response<Body> {
-    respond(&request, async {
-        SYMBOLS.matches(&request)?;
-        service.symbol_list().await.map_err(|e| api_error(&e))
-    })
-    .await
-}
-
-/// Handles `GET /v1/symbols/{symbol}`.
-pub async fn symbol_info(service: &StockDataService, request: Request) -> Response<Body> {
-    respond(&request, async {
-        let params = SYMBOL_INFO.matches(&request)?;
-        let symbol = symbol_param(&params)?;
-        service
-            .symbol_info(&symbol)
-            .await
-            .map_err(|e| api_error(&e))
-    })
-    .await
-}
-
 /// Maps a service error to its API error, logging failures (not 404s).
 pub fn api_error(error: &ServiceError) -> ApiError {
     match error {
@@ -128,6 +84,23 @@ pub fn api_error(error: &ServiceError) -> ApiError {
             ApiError::storage_unavailable()
         }
     }
+}
+
+/// Matches `request` against `routes`: the route whose path fits, or 404
+/// `not_found`; 405 when the path fits but the method does not.
+pub fn match_route(
+    routes: &[Route],
+    request: &Request,
+) -> Result<(Route, Vec<(&'static str, String)>), ApiError> {
+    let mut wrong_method = None;
+    for route in routes {
+        match route.matches(request) {
+            Ok(params) => return Ok((*route, params)),
+            Err(error) if error.status == 405 => wrong_method = Some(error),
+            Err(_) => {}
+        }
+    }
+    Err(wrong_method.unwrap_or_else(ApiError::not_found))
 }
 
 async fn respond(

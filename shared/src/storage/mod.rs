@@ -53,6 +53,7 @@ pub struct StockStore {
     options: StoreOptions,
     manifest: Mutex<Option<(Instant, Arc<Manifest>)>>,
     reads: AtomicU64,
+    busy_micros: AtomicU64,
 }
 
 impl StockStore {
@@ -63,6 +64,7 @@ impl StockStore {
             options,
             manifest: Mutex::new(None),
             reads: AtomicU64::new(0),
+            busy_micros: AtomicU64::new(0),
         }
     }
 
@@ -74,6 +76,11 @@ impl StockStore {
     /// Object reads issued so far (for tests, benchmarks and metrics).
     pub fn reads(&self) -> u64 {
         self.reads.load(Ordering::Relaxed)
+    }
+
+    /// Total time spent in object reads, in µs (for per-invocation metrics).
+    pub fn busy_micros(&self) -> u64 {
+        self.busy_micros.load(Ordering::Relaxed)
     }
 
     /// Forgets the remembered manifest, so the next read fetches it again.
@@ -149,11 +156,19 @@ impl StockStore {
     pub async fn recent(&self, symbol: &Symbol, days: u32) -> Result<RecentData, StorageError> {
         let info = self.symbol_info(symbol).await?;
         let start = window_start(info.last_date, days).max(info.first_date);
-        let years = start.year()..=info.last_date.year();
-        let reads = years.map(|year| self.required_partition(symbol, year));
+        let last_year = info.last_date.year();
+        // The last year must exist; earlier years may be absent (a symbol
+        // that did not trade for a whole year has no partition for it).
+        let reads = (start.year()..=last_year).map(|year| async move {
+            match self.required_partition(symbol, year).await {
+                Err(StorageError::Missing(_)) if year < last_year => Ok(None),
+                other => other.map(Some),
+            }
+        });
         let partitions = futures::future::try_join_all(reads).await?;
         let data_points = partitions
             .into_iter()
+            .flatten()
             .flat_map(|p| p.data_points)
             .filter(|bar| bar.date >= start && bar.date <= info.last_date)
             .collect();
@@ -190,7 +205,11 @@ impl StockStore {
             let result = self.location.store.get(path).await?;
             result.bytes().await
         };
-        let bytes = match tokio::time::timeout(self.options.timeout, read).await {
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(self.options.timeout, read).await;
+        self.busy_micros
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        let bytes = match outcome {
             Err(_) => return Err(StorageError::Timeout(path.to_string())),
             Ok(Err(object_store::Error::NotFound { .. })) => return Ok(None),
             Ok(Err(e)) => return Err(StorageError::Backend(e.to_string())),

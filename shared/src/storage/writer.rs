@@ -44,6 +44,16 @@ impl DatasetWriter {
         series.bars.reverse();
         series.bars.dedup_by_key(|bar| bar.date);
         series.bars.reverse();
+        if let Some(bad) = series.bars.iter().find(|b| {
+            ![b.open, b.high, b.low, b.close]
+                .iter()
+                .all(|v| v.is_finite())
+        }) {
+            return Err(StorageError::Corrupt {
+                path: format!("{} {}", series.symbol, bad.date),
+                reason: "prices must be finite numbers".into(),
+            });
+        }
         let (Some(first), Some(last)) = (series.bars.first(), series.bars.last()) else {
             return Ok(None);
         };

@@ -1,0 +1,255 @@
+//! Management operations: clear, global statistics, reset.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::ReadThrough;
+use super::stats::{COUNTERS, now_rfc3339};
+use crate::symbol::Symbol;
+use crate::upstash::{Command, Reply, UpstashError};
+
+/// Keys deleted per `UNLINK` and asked for per `SCAN`.
+const SCAN_BATCH: u64 = 500;
+/// Most `SCAN` calls a key count makes before reporting an estimate.
+const COUNT_SCAN_LIMIT: usize = 20;
+/// Most `SCAN` calls a full clear makes (a safety stop: 5 million keys).
+const CLEAR_SCAN_LIMIT: usize = 10_000;
+
+/// Deletes every key of `symbol` (values and locks) in one request; drops them from this container's L1.
+pub async fn clear_symbol(cache: &ReadThrough, symbol: &Symbol) -> Result<u64, UpstashError> {
+    let keys = cache.keys().all_of_symbol(symbol);
+    for key in &keys {
+        cache.l1().remove(key);
+    }
+    let command = Command::new("UNLINK").args(keys.iter().map(String::as_str));
+    let reply = cache.client().command(&command).await?;
+    reply
+        .as_int()
+        .map(|n| n.max(0) as u64)
+        .ok_or_else(|| UpstashError::Decode("UNLINK did not answer an integer".into()))
+}
+
+/// Deletes every key under the prefix: `SCAN MATCH prefix* COUNT n`, then
+/// `UNLINK` per batch. Never `FLUSHDB`: the database may be shared.
+pub async fn clear_all(cache: &ReadThrough) -> Result<u64, UpstashError> {
+    cache.l1().clear();
+    let mut deleted = 0u64;
+    let mut cursor = String::from("0");
+    for _ in 0..CLEAR_SCAN_LIMIT {
+        let (next, keys) = scan(cache, &cursor).await?;
+        if !keys.is_empty() {
+            let unlink = Command::new("UNLINK").args(keys.iter().map(String::as_str));
+            deleted += cache
+                .client()
+                .command(&unlink)
+                .await?
+                .as_int()
+                .unwrap_or(0)
+                .max(0) as u64;
+        }
+        if next == "0" {
+            break;
+        }
+        cursor = next;
+    }
+    Ok(deleted)
+}
+
+async fn scan(cache: &ReadThrough, cursor: &str) -> Result<(String, Vec<String>), UpstashError> {
+    let command = Command::new("SCAN")
+        .arg(cursor)
+        .arg("MATCH")
+        .arg(cache.keys().scan_pattern())
+        .arg("COUNT")
+        .arg(SCAN_BATCH);
+    let reply = cache.client().command(&command).await?;
+    let bad = || UpstashError::Decode("unexpected SCAN reply".into());
+    let mut parts = reply.into_array().ok_or_else(bad)?.into_iter();
+    let next = parts
+        .next()
+        .and_then(|r| r.as_str().map(str::to_owned))
+        .ok_or_else(bad)?;
+    let keys = parts
+        .next()
+        .and_then(Reply::into_array)
+        .ok_or_else(bad)?
+        .into_iter()
+        .filter_map(|k| k.as_str().map(str::to_owned))
+        .collect();
+    Ok((next, keys))
+}
+
+/// One entry of the popularity ranking.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct Popular {
+    /// The symbol.
+    pub symbol: String,
+    /// Requests counted (flushed) for it.
+    pub requests: u64,
+}
+
+/// The body of `GET /v1/cache/stats`.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatsReport {
+    /// Caching is configured and enabled.
+    pub enabled: bool,
+    /// A `PING` succeeded just now.
+    pub connected: bool,
+    /// This container's breaker: `closed`, `open` or `half_open`.
+    pub circuit: &'static str,
+    /// Round trip of that `PING` in ms.
+    pub ping_ms: Option<f64>,
+    /// Global hits (Redis and L1) since `since`.
+    pub hits: u64,
+    /// Global misses.
+    pub misses: u64,
+    /// Global stale answers.
+    pub stale: u64,
+    /// Global failed cache calls.
+    pub errors: u64,
+    /// Global answers that did not use the cache (breaker open, cache failing).
+    pub bypass: u64,
+    /// (hits + stale) / (hits + stale + misses); `null` before any traffic.
+    pub hit_rate: Option<f64>,
+    /// Keys under the prefix (`null` when unknown).
+    pub keys: Option<u64>,
+    /// True when `keys` is a lower bound (the count stopped early on a large database).
+    pub keys_estimated: bool,
+    /// `used_memory` from `INFO memory` when the server provides it.
+    pub memory_used: Option<u64>,
+    /// Most requested symbols, most first.
+    pub popular: Vec<Popular>,
+    /// When counting started (RFC 3339), `null` before the first flush.
+    pub since: Option<String>,
+}
+
+impl StatsReport {
+    fn disabled() -> Self {
+        StatsReport {
+            enabled: false,
+            connected: false,
+            circuit: "closed",
+            ping_ms: None,
+            hits: 0,
+            misses: 0,
+            stale: 0,
+            errors: 0,
+            bypass: 0,
+            hit_rate: None,
+            keys: None,
+            keys_estimated: false,
+            memory_used: None,
+            popular: Vec::new(),
+            since: None,
+        }
+    }
+}
+
+/// Global statistics. Never fails: an unreachable cache reports `connected: false`.
+pub async fn stats_report(cache: Option<&ReadThrough>) -> StatsReport {
+    let Some(cache) = cache else {
+        return StatsReport::disabled();
+    };
+    let mut report = StatsReport {
+        enabled: true,
+        circuit: cache.breaker().state().as_str(),
+        ..StatsReport::disabled()
+    };
+    let started = Instant::now();
+    if cache.client().command(&Command::new("PING")).await.is_err() {
+        return report;
+    }
+    report.connected = true;
+    report.ping_ms = Some((started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0);
+
+    let keys = cache.keys();
+    let mut commands = vec![
+        Command::new("MGET")
+            .args(COUNTERS.iter().map(|name| keys.stat(name)))
+            .arg(keys.stat("since")),
+        Command::new("ZREVRANGE")
+            .arg(keys.popularity())
+            .arg(0)
+            .arg(9)
+            .arg("WITHSCORES"),
+    ];
+    commands.push(Command::new("INFO").arg("memory"));
+    if let Ok(replies) = cache.client().pipeline(&commands).await {
+        let mut replies = replies.into_iter();
+        if let Some(Ok(Reply::Array(values))) = replies.next() {
+            let number = |r: &Reply| r.as_int().unwrap_or(0).max(0) as u64;
+            if values.len() == COUNTERS.len() + 1 {
+                report.hits = number(&values[0]);
+                report.misses = number(&values[1]);
+                report.stale = number(&values[2]);
+                report.errors = number(&values[3]);
+                report.bypass = number(&values[4]);
+                report.since = values[5].as_str().map(str::to_owned);
+            }
+        }
+        if let Some(Ok(Reply::Array(pairs))) = replies.next() {
+            report.popular = pairs
+                .chunks(2)
+                .filter_map(|pair| {
+                    let symbol = pair.first()?.as_str()?.to_owned();
+                    let score: f64 = pair.get(1)?.as_str()?.parse().ok()?;
+                    Some(Popular {
+                        symbol,
+                        requests: score.max(0.0) as u64,
+                    })
+                })
+                .collect();
+        }
+        if let Some(Ok(info)) = replies.next() {
+            report.memory_used = info.as_str().and_then(|text| {
+                text.lines()
+                    .find_map(|line| line.strip_prefix("used_memory:"))
+                    .and_then(|v| v.trim().parse().ok())
+            });
+        }
+    }
+    let served = report.hits + report.stale;
+    let total = served + report.misses;
+    report.hit_rate =
+        (total > 0).then(|| ((served as f64 / total as f64) * 10_000.0).round() / 10_000.0);
+    (report.keys, report.keys_estimated) = count_keys(cache).await;
+    report
+}
+
+async fn count_keys(cache: &ReadThrough) -> (Option<u64>, bool) {
+    let mut count = 0u64;
+    let mut cursor = String::from("0");
+    for _ in 0..COUNT_SCAN_LIMIT {
+        let Ok((next, keys)) = scan(cache, &cursor).await else {
+            return (None, false);
+        };
+        count += keys.len() as u64;
+        if next == "0" {
+            return (Some(count), false);
+        }
+        cursor = next;
+    }
+    (Some(count), true)
+}
+
+/// Resets the global counters and the popularity ranking; returns the new `since`.
+pub async fn reset_stats(cache: &ReadThrough) -> Result<String, UpstashError> {
+    let keys = cache.keys();
+    let since = now_rfc3339();
+    let commands = [
+        Command::new("DEL")
+            .args(COUNTERS.iter().map(|name| keys.stat(name)))
+            .arg(keys.popularity()),
+        Command::new("SET")
+            .arg(keys.stat("since"))
+            .arg(since.as_str()),
+    ];
+    // MULTI/EXEC so readers never see the counters gone with the old `since`.
+    for reply in cache.client().transaction(&commands).await? {
+        reply?;
+    }
+    // Counts not yet flushed by this container belong to the old period.
+    let _ = cache.stats().take();
+    Ok(since)
+}
