@@ -156,6 +156,8 @@ pub async fn stats_report(cache: Option<&ReadThrough>) -> StatsReport {
         circuit: cache.breaker().state().as_str(),
         ..StatsReport::disabled()
     };
+    // This container's own unflushed counts are included (best effort).
+    let _ = cache.flush_stats().await;
     let started = Instant::now();
     if cache.client().command(&Command::new("PING")).await.is_err() {
         return report;

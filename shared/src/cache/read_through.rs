@@ -128,6 +128,22 @@ impl ReadThrough {
         self.stats.record_symbol(symbol);
     }
 
+    /// Sends this container's unflushed counters now (one pipeline; nothing when empty).
+    pub async fn flush_stats(&self) -> Result<(), UpstashError> {
+        let pending = self.stats.take();
+        let commands = pending.commands(&self.keys);
+        if commands.is_empty() {
+            return Ok(());
+        }
+        match self.client.pipeline(&commands).await {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                self.stats.restore(pending);
+                Err(error)
+            }
+        }
+    }
+
     /// Runs one cache call, recording its outcome in the breaker and its time.
     async fn call<T>(
         &self,
