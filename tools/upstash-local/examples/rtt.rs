@@ -2,9 +2,10 @@
 //! upstash-local (in-process server, real Redis).
 //!
 //! ```text
-//! cargo run --release -p upstash-local --example rtt [-- N]
+//! cargo run --release -p upstash-local --example rtt [-- N [VALUE_BYTES]]
 //! ```
-//! Prints the median and p99 of N (default 2000) sequential GETs.
+//! Prints the median and p99 of N (default 2000) sequential GETs of a value
+//! of VALUE_BYTES (default 64) bytes.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -19,6 +20,10 @@ async fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(2000);
+    let size: usize = std::env::args()
+        .nth(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(64);
     let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let token = "rtt-token";
     let server = serve(ServeOptions::new(
@@ -39,7 +44,7 @@ async fn main() {
         .command(
             &Command::new("SET")
                 .arg(&key)
-                .arg("x".repeat(64))
+                .arg("x".repeat(size))
                 .arg("EX")
                 .arg(60),
         )
@@ -58,7 +63,7 @@ async fn main() {
     samples.sort_unstable();
     let pct = |p: f64| samples[((samples.len() as f64 * p) as usize).min(samples.len() - 1)];
     println!(
-        "{n} GETs via client → upstash-local → Redis: median {:.1} µs, p99 {:.1} µs",
+        "{n} GETs of {size} B via client → upstash-local → Redis: median {:.1} µs, p99 {:.1} µs",
         pct(0.5).as_secs_f64() * 1e6,
         pct(0.99).as_secs_f64() * 1e6
     );
