@@ -587,3 +587,26 @@ async fn storage_failure_serves_stale_else_502() {
     assert_error(&latest(&c, "BRK.B").await, 502, "storage_unavailable");
     assert_eq!(pttl(&format!("{prefix}price:latest:BRK.B")).await, -2);
 }
+
+#[tokio::test]
+async fn xfetch_refreshes_a_fresh_value_early_when_due() {
+    let server = upstash::start().await;
+    let data = data("xfetch").await;
+    let store = throttled_store(&data, Duration::from_millis(20)).await;
+    let prefix = unique_prefix("xfetch");
+    let mut config = test_cache_config(&prefix);
+    config.ttl_latest_price = Duration::from_secs(2);
+    // δ ≈ 40 ms (two 20 ms reads) × β = 1e7: the early refresh is due on the first hit
+    // unless rand > 0.99999.
+    config.xfetch_beta = 1e7;
+    let c = container(&server.url(), store.clone(), config.clone());
+    assert_eq!(x_cache(&latest(&c, "AAPL").await), "MISS");
+    let reads = store.reads();
+    let early = latest(&c, "AAPL").await;
+    assert_eq!(x_cache(&early), "MISS", "refreshed before expiry");
+    assert!(store.reads() > reads);
+    // β = 0 turns it off: a plain hit.
+    config.xfetch_beta = 0.0;
+    let plain = container(&server.url(), store.clone(), config);
+    assert_eq!(x_cache(&latest(&plain, "AAPL").await), "HIT");
+}

@@ -470,12 +470,8 @@ async fn warmer_pipelines_large_batches_and_answers_scheduled_events() {
         concurrency: 8,
     };
     // A scheduled EventBridge event reaches the function as a pass-through request.
-    let event = serde_json::json!({
-        "version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
-        "source": "aws.events", "account": "123456789012", "time": "2026-11-28T12:00:00Z",
-        "region": "us-east-1", "resources": ["arn:aws:events:us-east-1:123456789012:rule/warm"], "detail": {}
-    });
-    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let request =
+        lambda_http::request::from_str(include_str!("../data/eventbridge_schedule.json")).unwrap();
     let sent = c.client.requests_sent();
     let response = handlers::cache_warm(&c.service, &admin(), &warm, request).await;
     assert_eq!(response.status(), 200);

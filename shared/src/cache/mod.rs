@@ -15,4 +15,4 @@ pub use config::CacheConfig;
 pub use envelope::{EntryKind, Envelope};
 pub use keys::KeySpace;
 pub use l1::L1Cache;
-pub use read_through::{Lookup, ReadThrough, now_ms};
+pub use read_through::{Lookup, ReadThrough, now_ms, xfetch_due};

@@ -285,12 +285,13 @@ impl ReadThrough {
     /// XFetch (Vattani et al., VLDB 2015): refresh early with a probability
     /// that grows as expiry nears and with the recompute time δ.
     fn should_refresh_early(&self, entry: &Envelope, now: u64) -> bool {
-        if self.config.xfetch_beta <= 0.0 || entry.delta.is_zero() {
-            return false;
-        }
-        let rand = fastrand::f64().max(f64::MIN_POSITIVE);
-        let gap = entry.delta.as_millis() as f64 * self.config.xfetch_beta * -rand.ln();
-        now as f64 + gap >= entry.expires_at_ms() as f64
+        xfetch_due(
+            now,
+            entry.expires_at_ms(),
+            entry.delta.as_millis() as u64,
+            self.config.xfetch_beta,
+            fastrand::f64(),
+        )
     }
 
     async fn try_lock(&self, key: &str) -> LockAttempt {
@@ -358,16 +359,19 @@ impl ReadThrough {
                 let _ = self.call("unlock", self.client.command(&release)).await;
                 return match stale {
                     Some(entry) => {
+                        // An early (XFetch) refresh still holds a fresh value: a hit.
+                        let status = if now_ms() < entry.expires_at_ms() {
+                            CacheStatus::Hit
+                        } else {
+                            CacheStatus::Stale
+                        };
                         tracing::warn!(
                             cache_key = key,
                             error_kind = error.kind(),
-                            "storage failed; serving the stale value"
+                            "storage failed; serving the cached value"
                         );
-                        self.stats.record(CacheStatus::Stale);
-                        Ok(Lookup {
-                            entry,
-                            status: CacheStatus::Stale,
-                        })
+                        self.stats.record(status);
+                        Ok(Lookup { entry, status })
                     }
                     None => Err(error),
                 };
@@ -476,10 +480,42 @@ impl ReadThrough {
     }
 }
 
+/// XFetch's test: refresh when `now − δ·β·ln(rand) ≥ expiry` (`rand` in (0, 1]).
+pub fn xfetch_due(now_ms: u64, expires_at_ms: u64, delta_ms: u64, beta: f64, rand: f64) -> bool {
+    if beta <= 0.0 || delta_ms == 0 {
+        return now_ms >= expires_at_ms;
+    }
+    let rand = rand.clamp(f64::MIN_POSITIVE, 1.0);
+    let gap = delta_ms as f64 * beta * -rand.ln();
+    now_ms as f64 + gap >= expires_at_ms as f64
+}
+
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::xfetch_due;
+
+    #[test]
+    fn xfetch_refreshes_earlier_for_slow_recomputes_and_unlucky_draws() {
+        // rand = 1: ln = 0, never before expiry.
+        assert!(!xfetch_due(999, 1000, 50, 1.0, 1.0));
+        assert!(xfetch_due(1000, 1000, 50, 1.0, 1.0));
+        // rand = e^-1: gap = δ·β = 50 ms.
+        let r = (-1.0f64).exp();
+        assert!(xfetch_due(951, 1000, 50, 1.0, r));
+        assert!(!xfetch_due(949, 1000, 50, 1.0, r));
+        // β scales the gap; β = 0 or δ = 0 turn early refresh off.
+        assert!(xfetch_due(901, 1000, 50, 2.0, r));
+        assert!(!xfetch_due(901, 1000, 50, 0.0, r));
+        assert!(!xfetch_due(901, 1000, 0, 1.0, r));
+        // A draw of 0 is clamped, not infinite.
+        assert!(xfetch_due(0, 1000, 50, 1.0, 0.0));
+    }
 }
