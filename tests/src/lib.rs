@@ -5,6 +5,8 @@ pub mod containers;
 pub mod dataset;
 pub mod events;
 pub mod fault_proxy;
+pub mod dispatch;
+pub mod probe_store;
 pub mod upstash;
 
 use lambda_http::{Body, Response};

@@ -1,0 +1,164 @@
+//! A thin `ObjectStore` decorator over a real store: records every path
+//! asked for (to prove no request escapes the configured prefix) and injects
+//! storage faults on demand (backend errors, reads slower than any timeout).
+
+use std::fmt;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
+};
+
+/// What reads do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreFault {
+    /// Pass every call through.
+    Pass,
+    /// Fail every read with a backend error (`object_store::Error::Generic`).
+    Error,
+    /// Hold every read this long before passing it through.
+    Slow(Duration),
+}
+
+/// The decorator. Clone the `Arc` to keep a handle for assertions.
+pub struct ProbeStore {
+    inner: Arc<dyn ObjectStore>,
+    paths: Mutex<Vec<String>>,
+    fault: Mutex<StoreFault>,
+}
+
+impl ProbeStore {
+    /// Wraps `inner`, passing every call through.
+    pub fn new(inner: Arc<dyn ObjectStore>) -> Arc<Self> {
+        Arc::new(ProbeStore {
+            inner,
+            paths: Mutex::new(Vec::new()),
+            fault: Mutex::new(StoreFault::Pass),
+        })
+    }
+
+    /// Every path asked for so far (reads, lists, writes), in order.
+    pub fn paths(&self) -> Vec<String> {
+        self.paths.lock().unwrap().clone()
+    }
+
+    /// Number of recorded calls.
+    pub fn calls(&self) -> usize {
+        self.paths.lock().unwrap().len()
+    }
+
+    /// Switches the read fault.
+    pub fn set_fault(&self, fault: StoreFault) {
+        *self.fault.lock().unwrap() = fault;
+    }
+
+    fn record(&self, path: &str) {
+        self.paths.lock().unwrap().push(path.to_string());
+    }
+
+    async fn before_read(&self, location: &Path) -> Result<()> {
+        self.record(location.as_ref());
+        let fault = *self.fault.lock().unwrap();
+        match fault {
+            StoreFault::Pass => Ok(()),
+            StoreFault::Error => Err(object_store::Error::Generic {
+                store: "ProbeStore",
+                source: "injected backend failure".into(),
+            }),
+            StoreFault::Slow(delay) => {
+                tokio::time::sleep(delay).await;
+                Ok(())
+            }
+        }
+    }
+}
+
+impl fmt::Debug for ProbeStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ProbeStore({})", self.inner)
+    }
+}
+
+impl fmt::Display for ProbeStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ProbeStore({})", self.inner)
+    }
+}
+
+#[async_trait]
+impl ObjectStore for ProbeStore {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> Result<PutResult> {
+        self.record(location.as_ref());
+        self.inner.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> Result<Box<dyn MultipartUpload>> {
+        self.record(location.as_ref());
+        self.inner.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
+        self.before_read(location).await?;
+        self.inner.get_opts(location, options).await
+    }
+
+    async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {
+        self.before_read(location).await?;
+        self.inner.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, Result<Path>>,
+    ) -> BoxStream<'static, Result<Path>> {
+        self.record("<delete_stream>");
+        self.inner.delete_stream(locations)
+    }
+
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.record(prefix.map_or("", |p| p.as_ref()));
+        self.inner.list(prefix)
+    }
+
+    fn list_with_offset(
+        &self,
+        prefix: Option<&Path>,
+        offset: &Path,
+    ) -> BoxStream<'static, Result<ObjectMeta>> {
+        self.record(prefix.map_or("", |p| p.as_ref()));
+        self.inner.list_with_offset(prefix, offset)
+    }
+
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> Result<ListResult> {
+        self.record(prefix.map_or("", |p| p.as_ref()));
+        self.inner.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(&self, from: &Path, to: &Path, options: CopyOptions) -> Result<()> {
+        self.record(from.as_ref());
+        self.record(to.as_ref());
+        self.inner.copy_opts(from, to, options).await
+    }
+
+    async fn rename_opts(&self, from: &Path, to: &Path, options: RenameOptions) -> Result<()> {
+        self.record(from.as_ref());
+        self.record(to.as_ref());
+        self.inner.rename_opts(from, to, options).await
+    }
+}
