@@ -156,10 +156,10 @@ impl StockDataService {
     pub async fn recent(&self, symbol: &Symbol, days: u32) -> Result<JsonBody, ServiceError> {
         let window = self.policy.recent_window_days;
         if days > window {
+            let data = self.store.recent(symbol, days).await?;
             if let Some(cache) = &self.cache {
                 cache.note_symbol(symbol.as_str());
             }
-            let data = self.store.recent(symbol, days).await?;
             return Ok(JsonBody {
                 body: to_json(&data)?,
                 cache: CacheStatus::Bypass,
@@ -192,15 +192,16 @@ impl StockDataService {
                 max_age: ttl.as_secs(),
             });
         };
-        if let Some(symbol) = item.symbol() {
-            cache.note_symbol(symbol.as_str());
-        }
         let key = item.key(cache.keys());
         let lookup: Lookup = cache.get_or_load(&key, ttl, || self.load(&item)).await?;
         let max_age = match lookup.status {
             CacheStatus::Bypass | CacheStatus::Miss => ttl.as_secs(),
             _ => lookup.fresh_left_secs(),
         };
+        // Popularity counts symbols that exist, so bogus symbols cannot crowd the warmer's top N.
+        if let (Some(symbol), EntryKind::Value) = (item.symbol(), lookup.entry.kind) {
+            cache.note_symbol(symbol.as_str());
+        }
         match lookup.entry.kind {
             EntryKind::NotFound => Err(ServiceError::NotFound(
                 item.symbol().map(Symbol::to_string).unwrap_or_default(),

@@ -129,7 +129,6 @@ async fn miss_then_hit_then_l1_with_exact_request_counts() {
         vec![
             format!("{prefix}price:latest:AAPL"),
             format!("{prefix}stats:misses"),
-            format!("{prefix}stats:popular"),
             format!("{prefix}stats:since"),
         ]
     );
