@@ -1,0 +1,166 @@
+//! hit-overhead: the handler on a Redis HIT vs a bare client GET of the same
+//! key, interleaved; and the handler on an L1 hit.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use shared::upstash::Command;
+
+use crate::Options;
+use crate::harness::{Endpoint, Env, Job, cache_header};
+use crate::report::{Section, Series, table, verdict};
+use crate::stats::{Summary, fmt_us, ratio};
+
+/// 4. hit-overhead.
+pub async fn hit_overhead(env: &Env, opts: &Options, series: &mut Series) -> Section {
+    let prefix = env.fresh_prefix("hit");
+    let job = Job {
+        endpoint: Endpoint::Latest,
+        symbol: 0,
+    };
+    let n = opts.hit_iterations;
+    let warmup = (n / 10).max(50);
+
+    // Redis HIT: L1 off, everything else production.
+    let mut config = Env::production_config(&prefix);
+    config.l1_ttl = Duration::ZERO;
+    let node = env.container(&config);
+    let first = node.handle(job.endpoint, env.request(job)).await;
+    let key = node
+        .cache()
+        .expect("cache on")
+        .keys()
+        .latest_price(&env.symbols[0]);
+    let client = node.client.clone().expect("client");
+    let get = Command::new("GET").arg(key.as_str());
+    let bar = env.bar((warmup + n) as u64, "hit-overhead");
+    let mut handler = Vec::with_capacity(n);
+    let mut bare = Vec::with_capacity(n);
+    let mut not_hit = 0usize;
+    let mut bare_errors = 0usize;
+    let requests: Vec<_> = (0..warmup + n).map(|_| env.request(job)).collect();
+    for (i, request) in requests.into_iter().enumerate() {
+        // Alternate which goes first so neither always gets the warmer connection.
+        let handler_first = i % 2 == 0;
+        let mut bare_time = Duration::ZERO;
+        if !handler_first {
+            let t = Instant::now();
+            bare_errors += usize::from(client.command(&get).await.is_err());
+            bare_time = t.elapsed();
+        }
+        let t = Instant::now();
+        let response = node.handle(job.endpoint, request).await;
+        let handler_time = t.elapsed();
+        if handler_first {
+            let t = Instant::now();
+            bare_errors += usize::from(client.command(&get).await.is_err());
+            bare_time = t.elapsed();
+        }
+        if i >= warmup {
+            not_hit += usize::from(cache_header(&response) != "HIT");
+            handler.push(handler_time);
+            bare.push(bare_time);
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+
+    // L1 hit: production config (L1 on, 5 s).
+    let l1_node = env.container(&Env::production_config(&prefix));
+    let _ = l1_node.handle(job.endpoint, env.request(job)).await;
+    let requests: Vec<_> = (0..warmup + n).map(|_| env.request(job)).collect();
+    let mut l1 = Vec::with_capacity(n);
+    let mut not_l1 = 0usize;
+    for (i, request) in requests.into_iter().enumerate() {
+        let t = Instant::now();
+        let response = l1_node.handle(job.endpoint, request).await;
+        let elapsed = t.elapsed();
+        if i >= warmup {
+            not_l1 += usize::from(cache_header(&response) != "L1");
+            l1.push(elapsed);
+        }
+    }
+
+    let (sh, sb, sl) = (Summary::of(&handler), Summary::of(&bare), Summary::of(&l1));
+    series.add("handler, Redis HIT (L1 off)", handler.clone());
+    series.add("bare client GET", bare.clone());
+    series.add("handler, L1 hit", l1.clone());
+    let r50 = ratio(sh.p50, sb.p50);
+    let r99 = ratio(sh.p99, sb.p99);
+    let row = |label: &str, s: &Summary| {
+        vec![
+            label.to_string(),
+            s.n.to_string(),
+            fmt_us(s.p50),
+            fmt_us(s.p95),
+            fmt_us(s.p99),
+            fmt_us(s.mean),
+        ]
+    };
+    let mut md = format!(
+        "## hit-overhead\n\nOne container, one key (`latest` of {}), {} interleaved iterations after {} warm-up ones. \"bare GET\" is `UpstashClient::command(GET key)` on the same client; the handler HIT adds request parsing, envelope decoding and the JSON response. First call: `{}`.\n\n",
+        env.symbols[0],
+        n,
+        warmup,
+        cache_header(&first)
+    );
+    md.push_str(&table(
+        &["path", "n", "p50", "p95", "p99", "mean"],
+        &[
+            row("bare client GET", &sb),
+            row("handler, Redis HIT (L1 off)", &sh),
+            row("handler, L1 hit", &sl),
+        ],
+    ));
+    md.push('\n');
+    md.push_str(&table(
+        &["check", "value", "target", "verdict"],
+        &[
+            vec![
+                "HIT / GET at p50".into(),
+                format!("{r50:.2}"),
+                "≤ 1.2".into(),
+                verdict(r50 <= 1.2).into(),
+            ],
+            vec![
+                "HIT / GET at p99".into(),
+                format!("{r99:.2}"),
+                "≤ 1.2".into(),
+                verdict(r99 <= 1.2).into(),
+            ],
+            vec![
+                "handler overhead at p50 (HIT − GET)".into(),
+                fmt_us(sh.p50 - sb.p50),
+                String::new(),
+                String::new(),
+            ],
+            vec![
+                "L1 hit p50".into(),
+                fmt_us(sl.p50),
+                "< 50 µs".into(),
+                verdict(sl.p50 < 50.0).into(),
+            ],
+        ],
+    ));
+    md.push_str(&format!(
+        "\nResponses not `HIT` in the HIT loop: {not_hit}; not `L1` in the L1 loop: {not_l1}; bare GET errors: {bare_errors}.\n"
+    ));
+    Section {
+        name: "hit-overhead",
+        markdown: md,
+        json: json!({
+            "iterations": n,
+            "warmup": warmup,
+            "bare_get": sb.to_json(),
+            "handler_hit": sh.to_json(),
+            "handler_l1": sl.to_json(),
+            "hit_over_get_p50": r50,
+            "hit_over_get_p99": r99,
+            "hit_over_get_met": r50 <= 1.2,
+            "l1_p50_met": sl.p50 < 50.0,
+            "not_hit": not_hit,
+            "not_l1": not_l1,
+            "bare_errors": bare_errors,
+        }),
+    }
+}

@@ -1,0 +1,147 @@
+//! A seeded PRNG and a Zipf sampler (CDF + binary search).
+
+/// SplitMix64: tiny, fast, deterministic for a seed.
+#[derive(Clone, Debug)]
+pub struct Rng {
+    state: u64,
+}
+
+impl Rng {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        Rng { state: seed }
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)` with 53 bits of precision.
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform integer in `low..=high`.
+    pub fn range_inclusive(&mut self, low: u32, high: u32) -> u32 {
+        let span = u64::from(high - low) + 1;
+        low + (self.next_u64() % span) as u32
+    }
+}
+
+/// Zipf(s) over ranks `0..n`: P(rank k) ∝ 1 / (k + 1)^s.
+#[derive(Clone, Debug)]
+pub struct Zipf {
+    cdf: Vec<f64>,
+}
+
+impl Zipf {
+    /// The distribution over `n ≥ 1` ranks with exponent `s ≥ 0`.
+    pub fn new(n: usize, s: f64) -> Self {
+        assert!(n >= 1, "Zipf needs at least one rank");
+        let mut cdf = Vec::with_capacity(n);
+        let mut total = 0.0;
+        for k in 1..=n {
+            total += 1.0 / (k as f64).powf(s);
+            cdf.push(total);
+        }
+        for c in &mut cdf {
+            *c /= total;
+        }
+        cdf[n - 1] = 1.0;
+        Zipf { cdf }
+    }
+
+    /// Number of ranks.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn len(&self) -> usize {
+        self.cdf.len()
+    }
+
+    /// Probability of rank `k` (0-based).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub fn pmf(&self, k: usize) -> f64 {
+        match k {
+            0 => self.cdf[0],
+            _ => self.cdf[k] - self.cdf[k - 1],
+        }
+    }
+
+    /// A rank drawn with `rng`: the first rank whose cumulative probability exceeds `u`.
+    pub fn sample(&self, rng: &mut Rng) -> usize {
+        let u = rng.next_f64();
+        self.cdf
+            .partition_point(|&c| c <= u)
+            .min(self.cdf.len() - 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rng_is_deterministic_and_uniformish() {
+        let mut a = Rng::new(7);
+        let mut b = Rng::new(7);
+        for _ in 0..100 {
+            assert_eq!(a.next_u64(), b.next_u64());
+        }
+        let mut r = Rng::new(1);
+        let n = 100_000;
+        let mean: f64 = (0..n).map(|_| r.next_f64()).sum::<f64>() / f64::from(n);
+        assert!((mean - 0.5).abs() < 0.01, "{mean}");
+        for _ in 0..10_000 {
+            let x = r.range_inclusive(1, 365);
+            assert!((1..=365).contains(&x));
+        }
+    }
+
+    #[test]
+    fn zipf_pmf_matches_harmonic_numbers() {
+        let z = Zipf::new(500, 1.0);
+        let h500: f64 = (1..=500).map(|k| 1.0 / f64::from(k)).sum();
+        assert!((z.pmf(0) - 1.0 / h500).abs() < 1e-12);
+        assert!((z.pmf(1) - 0.5 / h500).abs() < 1e-12);
+        let total: f64 = (0..z.len()).map(|k| z.pmf(k)).sum();
+        assert!((total - 1.0).abs() < 1e-9);
+        // s = 0 is uniform.
+        let u = Zipf::new(4, 0.0);
+        assert!((0..4).all(|k| (u.pmf(k) - 0.25).abs() < 1e-12));
+    }
+
+    #[test]
+    fn zipf_samples_follow_the_distribution() {
+        let z = Zipf::new(500, 1.0);
+        let mut rng = Rng::new(42);
+        let n = 200_000;
+        let mut counts = vec![0u32; 500];
+        for _ in 0..n {
+            let k = z.sample(&mut rng);
+            counts[k] += 1;
+        }
+        for k in [0usize, 1, 2, 9, 99] {
+            let observed = f64::from(counts[k]) / f64::from(n);
+            let expected = z.pmf(k);
+            let sigma = (expected * (1.0 - expected) / f64::from(n)).sqrt();
+            assert!(
+                (observed - expected).abs() < 5.0 * sigma,
+                "rank {k}: observed {observed}, expected {expected}"
+            );
+        }
+        // Rank 0 is about twice rank 1 and ten times rank 9.
+        let r01 = f64::from(counts[0]) / f64::from(counts[1]);
+        assert!((1.8..2.2).contains(&r01), "{r01}");
+        // The top 10% of ranks take most requests (≈ 68% for n = 500, s = 1).
+        let top: u32 = counts[..50].iter().sum();
+        let share = f64::from(top) / f64::from(n);
+        assert!((0.65..0.71).contains(&share), "{share}");
+        // Every sample is in range and a single-rank distribution always answers 0.
+        let one = Zipf::new(1, 1.0);
+        assert!((0..100).all(|_| one.sample(&mut rng) == 0));
+    }
+}
