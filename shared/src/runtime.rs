@@ -122,3 +122,73 @@ where
     }))
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app_with(pairs: &'static [(&'static str, &'static str)]) -> Result<App, StartupError> {
+        build_app("test", move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn start_up_fails_with_one_message_naming_the_variable() {
+        for (pairs, variable) in [
+            (&[][..], "STORAGE_URL"),
+            (&[("STORAGE_URL", "ftp://host/data")][..], "STORAGE_URL"),
+            (
+                &[("STORAGE_URL", "/no/such/folder/anywhere")][..],
+                "STORAGE_URL",
+            ),
+            (
+                &[
+                    ("STORAGE_URL", "memory://"),
+                    ("UPSTASH_REDIS_REST_URL", "http://127.0.0.1:1"),
+                ][..],
+                "UPSTASH_REDIS_REST_TOKEN",
+            ),
+            (
+                &[("STORAGE_URL", "memory://"), ("CACHE_ENABLED", "maybe")][..],
+                "CACHE_ENABLED",
+            ),
+            (
+                &[("STORAGE_URL", "memory://"), ("CACHE_ADMIN_TOKEN", "short")][..],
+                "CACHE_ADMIN_TOKEN",
+            ),
+            (
+                &[("STORAGE_URL", "memory://"), ("WARM_TOP_N", "-1")][..],
+                "WARM_TOP_N",
+            ),
+        ] {
+            let message = app_with(pairs).unwrap_err().to_string();
+            assert!(message.contains(variable), "{variable}: {message}");
+        }
+    }
+
+    #[test]
+    fn cache_is_built_only_when_configured_and_enabled() {
+        let off = app_with(&[("STORAGE_URL", "memory://")]).unwrap();
+        assert!(off.service.cache().is_none());
+        let on = app_with(&[
+            ("STORAGE_URL", "memory://"),
+            ("UPSTASH_REDIS_REST_URL", "http://127.0.0.1:8079"),
+            ("UPSTASH_REDIS_REST_TOKEN", "token"),
+        ])
+        .unwrap();
+        assert!(on.service.cache().is_some());
+        assert_eq!(on.metrics_namespace, "StockApi");
+        let rolled_back = app_with(&[
+            ("STORAGE_URL", "memory://"),
+            ("UPSTASH_REDIS_REST_URL", "http://127.0.0.1:8079"),
+            ("UPSTASH_REDIS_REST_TOKEN", "token"),
+            ("CACHE_ENABLED", "false"),
+        ])
+        .unwrap();
+        assert!(rolled_back.service.cache().is_none());
+    }
+}

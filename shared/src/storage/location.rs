@@ -161,6 +161,9 @@ mod tests {
         let memory = StorageLocation::parse("memory:///data/v1").unwrap();
         assert_eq!(memory.backend, Backend::Memory);
         assert_eq!(memory.prefix.as_ref(), "data/v1");
+        let gcs = StorageLocation::parse("gs://my-bucket/stocks/v1").unwrap();
+        assert_eq!(gcs.backend, Backend::Gcs);
+        assert_eq!(gcs.prefix.as_ref(), "stocks/v1");
         let s3 = StorageLocation::parse("s3://bucket/some/prefix").unwrap();
         assert_eq!(s3.backend, Backend::S3);
         assert_eq!(s3.prefix.as_ref(), "some/prefix");
