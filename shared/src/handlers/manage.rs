@@ -78,11 +78,18 @@ pub async fn cache_warm(
     warm: &WarmConfig,
     request: Request,
 ) -> Response<Body> {
-    let direct = matches!(
+    let pass_through = matches!(
         request.request_context_ref(),
         Some(RequestContext::PassThrough)
     );
+    // lambda_http falls back to a pass-through request when it cannot parse
+    // an HTTP event (e.g. a control character in a header value): such an
+    // event is an HTTP request and must never skip the token check.
+    let direct = pass_through && !is_http_event(request.body());
     answer(async {
+        if pass_through && !direct {
+            return Err(ApiError::unauthorized());
+        }
         if !direct {
             match_route(&[CACHE_WARM], &request)?;
             admin.authorize(&request)?;
@@ -95,6 +102,24 @@ pub async fn cache_warm(
         }
     })
     .await
+}
+
+/// True when a pass-through body is an API Gateway / Function URL event.
+fn is_http_event(body: &Body) -> bool {
+    let value: serde_json::Value = match body {
+        Body::Text(text) => serde_json::from_str(text).unwrap_or_default(),
+        Body::Binary(bytes) => serde_json::from_slice(bytes).unwrap_or_default(),
+        _ => serde_json::Value::Null,
+    };
+    [
+        "requestContext",
+        "httpMethod",
+        "rawPath",
+        "routeKey",
+        "headers",
+    ]
+    .iter()
+    .any(|key| value.get(key).is_some())
 }
 
 fn enabled(service: &StockDataService) -> Result<&ReadThrough, ApiError> {
