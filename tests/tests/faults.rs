@@ -1,0 +1,430 @@
+//! Fault injection with real network and storage faults, beyond `cache.rs`:
+//! delays within and beyond `CACHE_TIMEOUT_MS`, every proxy fault toggled
+//! while one container keeps serving (the cache dies and comes back, the
+//! breaker opens, stops waiting, closes again), storage fault kinds, and a
+//! real Redis server killed and restarted on the same port mid-test.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use integration_tests::backends::{BackendKind, TestStore, seeded};
+use integration_tests::containers::{Container, container_with, test_cache_config};
+use integration_tests::events::{Req, Source};
+use integration_tests::fault_proxy::{Fault, FaultProxy};
+use integration_tests::probe_store::{ProbeStore, StoreFault};
+use integration_tests::upstash::{self, ServeOptions, unique_prefix};
+use integration_tests::{assert_error, json_body};
+use lambda_http::{Body, Response};
+use object_store::{ObjectStoreExt, PutPayload};
+use shared::cache::CacheConfig;
+use shared::handlers::{self, LATEST_PRICE, RECENT_DATA, SYMBOL_INFO};
+use shared::storage::{StockStore, StorageLocation, StoreOptions, layout};
+use shared::symbol::Symbol;
+
+async fn latest(c: &Container, symbol: &str) -> Response<Body> {
+    let req = Req::get(
+        LATEST_PRICE.template,
+        &format!("/v1/stocks/{symbol}/latest"),
+    )
+    .request(Source::HttpApi);
+    handlers::latest_price(&c.service, req).await
+}
+
+fn x_cache(response: &Response<Body>) -> String {
+    response.headers()["x-cache"].to_str().unwrap().to_string()
+}
+
+async fn pttl(key: &str) -> i64 {
+    let mut conn = upstash::redis_conn().await;
+    redis::cmd("PTTL")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+async fn data(test: &str) -> TestStore {
+    seeded(BackendKind::Memory, test).await.unwrap()
+}
+
+/// A store over `data` behind a [`ProbeStore`], with a storage timeout.
+fn probed(data: &TestStore, timeout: Duration) -> (Arc<ProbeStore>, Arc<StockStore>) {
+    let probe = ProbeStore::new(data.location.store.clone());
+    let location =
+        StorageLocation::from_store(probe.clone(), data.location.prefix.as_ref()).unwrap();
+    let store = StockStore::new(
+        location,
+        StoreOptions {
+            timeout,
+            manifest_ttl: Duration::ZERO,
+        },
+    );
+    (probe, Arc::new(store))
+}
+
+fn breaker_config(prefix: &str) -> CacheConfig {
+    let mut config = test_cache_config(prefix);
+    config.breaker_failures = 3;
+    config.breaker_cooldown = Duration::from_millis(400);
+    config
+}
+
+#[tokio::test]
+async fn delay_within_the_timeout_still_hits_and_beyond_it_answers_from_storage() {
+    let server = upstash::start().await;
+    let data = data("delay").await;
+    let prefix = unique_prefix("delay");
+    let proxy = FaultProxy::start(server.addr()).await;
+    let timeout = Duration::from_millis(300);
+    let c = container_with(
+        &proxy.url(),
+        upstash::TEST_TOKEN,
+        timeout,
+        data.store(StoreOptions::default()),
+        breaker_config(&prefix),
+    );
+    assert_eq!(x_cache(&latest(&c, "AAPL").await), "MISS");
+
+    proxy.set(Fault::Delay(Duration::from_millis(60)));
+    for _ in 0..3 {
+        let response = latest(&c, "AAPL").await;
+        assert_eq!(
+            x_cache(&response),
+            "HIT",
+            "a delay within CACHE_TIMEOUT_MS is only slower"
+        );
+    }
+    assert_eq!(c.cache().breaker().state().as_str(), "closed");
+
+    proxy.set(Fault::Delay(Duration::from_millis(800)));
+    for _ in 0..5 {
+        let started = Instant::now();
+        let response = latest(&c, "AAPL").await;
+        assert_eq!(response.status(), 200);
+        assert_eq!(json_body(&response)["date"], "2013-03-01");
+        assert!(
+            started.elapsed() < timeout * 3 + Duration::from_millis(500),
+            "a slow cache costs at most the timeout: {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(c.cache().breaker().state().as_str(), "open");
+}
+
+/// One container, every fault in turn; the cache dies and comes back each time.
+#[tokio::test]
+async fn every_fault_toggled_on_one_container_opens_then_closes_the_breaker() {
+    let server = upstash::start().await;
+    let data = data("toggle").await;
+    let store = data.store(StoreOptions::default());
+    let prefix = unique_prefix("toggle");
+    let config = breaker_config(&prefix);
+    let proxy = FaultProxy::start(server.addr()).await;
+    let c = container_with(
+        &proxy.url(),
+        upstash::TEST_TOKEN,
+        Duration::from_millis(200),
+        store.clone(),
+        config.clone(),
+    );
+    assert_eq!(x_cache(&latest(&c, "AAPL").await), "MISS");
+    let faults = [
+        Fault::Refuse,
+        Fault::Blackhole,
+        Fault::Delay(Duration::from_millis(700)),
+        Fault::CutMidResponse,
+        Fault::Garbage,
+        Fault::Http500,
+    ];
+    let mut requests = 0;
+    for fault in faults {
+        proxy.set(Fault::Pass);
+        assert_eq!(
+            x_cache(&latest(&c, "AAPL").await),
+            "HIT",
+            "{fault:?}: healthy before"
+        );
+        proxy.set(fault);
+        // Every request is answered from storage while the breaker counts failures.
+        let mut until_open = 0;
+        while c.cache().breaker().state().as_str() != "open" {
+            let response = latest(&c, "AAPL").await;
+            requests += 1;
+            assert_eq!(response.status(), 200, "{fault:?}");
+            assert_eq!(json_body(&response)["date"], "2013-03-01");
+            until_open += 1;
+            assert!(
+                until_open <= config.breaker_failures,
+                "{fault:?}: breaker still {} after {until_open} requests",
+                c.cache().breaker().state().as_str()
+            );
+        }
+        // Open: nothing reaches the proxy, nobody waits.
+        let (sent, connections) = (c.client.requests_sent(), proxy.connections());
+        let started = Instant::now();
+        for _ in 0..10 {
+            let response = latest(&c, "AAPL").await;
+            requests += 1;
+            assert_eq!(
+                (response.status().as_u16(), x_cache(&response)),
+                (200, "BYPASS".into()),
+                "{fault:?}"
+            );
+        }
+        assert_eq!(c.client.requests_sent(), sent, "{fault:?}: no cache call");
+        assert_eq!(proxy.connections(), connections, "{fault:?}: no connection");
+        assert!(
+            started.elapsed() < Duration::from_millis(150),
+            "{fault:?}: open breaker waits on nothing ({:?})",
+            started.elapsed()
+        );
+        // The cache comes back: after the cooldown one probe closes the breaker.
+        proxy.set(Fault::Pass);
+        tokio::time::sleep(config.breaker_cooldown + Duration::from_millis(50)).await;
+        let response = latest(&c, "AAPL").await;
+        requests += 1;
+        assert_eq!(x_cache(&response), "HIT", "{fault:?}: hits resume");
+        assert_eq!(c.cache().breaker().state().as_str(), "closed");
+    }
+    println!(
+        "faults: {} fault modes toggled on one container, {requests} requests, all 200",
+        faults.len()
+    );
+}
+
+#[tokio::test]
+async fn storage_faults_answer_stale_or_a_json_error_in_bounded_time_and_never_cache_it() {
+    let server = upstash::start().await;
+    let data = data("storage-faults").await;
+    let (probe, store) = probed(&data, Duration::from_millis(300));
+    let prefix = unique_prefix("storage-faults");
+    let mut config = test_cache_config(&prefix);
+    config.ttl_latest_price = Duration::from_secs(1);
+    config.ttl_symbol_info = Duration::from_secs(1);
+    config.stale_grace = Some(Duration::from_secs(60));
+    let c = container_with(
+        &server.url(),
+        upstash::TEST_TOKEN,
+        Duration::from_millis(500),
+        store.clone(),
+        config,
+    );
+    let info = |symbol: &str| {
+        Req::get(SYMBOL_INFO.template, &format!("/v1/symbols/{symbol}")).request(Source::HttpApi)
+    };
+    // Cache AAPL's latest price and FB's info, then let them go stale.
+    let fresh = latest(&c, "AAPL").await;
+    assert_eq!(x_cache(&fresh), "MISS");
+    assert_eq!(
+        handlers::symbol_info(&c.service, info("FB")).await.status(),
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let mut kinds = 0;
+    for fault in [StoreFault::Error, StoreFault::Slow(Duration::from_secs(5))] {
+        kinds += 1;
+        probe.set_fault(fault);
+        // A stale value exists: it is served.
+        let started = Instant::now();
+        let stale = latest(&c, "AAPL").await;
+        assert!(started.elapsed() < Duration::from_secs(2), "{fault:?}");
+        assert_eq!(
+            (stale.status().as_u16(), x_cache(&stale)),
+            (200, "STALE".into()),
+            "{fault:?}"
+        );
+        assert_eq!(json_body(&stale), json_body(&fresh));
+        let stale = handlers::symbol_info(&c.service, info("FB")).await;
+        assert_eq!(x_cache(&stale), "STALE", "{fault:?}");
+        // Nothing cached: a 502 JSON error within a bounded time, and nothing stored.
+        for symbol in ["BRK.B", "FB"] {
+            let started = Instant::now();
+            assert_error(&latest(&c, symbol).await, 502, "storage_unavailable");
+            assert!(started.elapsed() < Duration::from_secs(2), "{fault:?}");
+            assert_eq!(pttl(&format!("{prefix}price:latest:{symbol}")).await, -2);
+        }
+        let started = Instant::now();
+        let req = Req::get(RECENT_DATA.template, "/v1/stocks/AAPL/recent")
+            .query("days=1000")
+            .request(Source::HttpApi);
+        assert_error(
+            &handlers::recent_data(&c.service, req).await,
+            502,
+            "storage_unavailable",
+        );
+        assert!(started.elapsed() < Duration::from_secs(2), "{fault:?}");
+    }
+    probe.set_fault(StoreFault::Pass);
+
+    // Bad data: a corrupt partition, a manifest entry without data, a missing partition.
+    let brk = Symbol::parse("BRK.B").unwrap();
+    data.location
+        .store
+        .put(
+            &layout::partition_path(&data.location.prefix, &brk, 2013),
+            PutPayload::from_static(b"{\"symbol\":\"BRK.B\",\"data_points\":[{\"date\":"),
+        )
+        .await
+        .unwrap();
+    for symbol in ["BRK.B", "GHOST", "BROKEN"] {
+        kinds += 1;
+        for _ in 0..2 {
+            assert_error(&latest(&c, symbol).await, 502, "storage_unavailable");
+        }
+        assert_eq!(
+            pttl(&format!("{prefix}price:latest:{symbol}")).await,
+            -2,
+            "{symbol}: an error is never cached"
+        );
+    }
+    // A partition that holds another symbol's data.
+    kinds += 1;
+    let fb = layout::partition_path(&data.location.prefix, &Symbol::parse("FB").unwrap(), 2012);
+    let aapl_2012 =
+        layout::partition_path(&data.location.prefix, &Symbol::parse("AAPL").unwrap(), 2012);
+    let other = data.location.store.get(&aapl_2012).await.unwrap();
+    data.location
+        .store
+        .put(&fb, PutPayload::from(other.bytes().await.unwrap()))
+        .await
+        .unwrap();
+    assert_error(&latest(&c, "FB").await, 502, "storage_unavailable");
+    // An unknown symbol is still a plain 404 while storage misbehaves elsewhere.
+    let response = latest(&c, "NOPE").await;
+    assert_error(&response, 404, "symbol_not_found");
+    println!("faults: {kinds} storage fault kinds, every answer stale or a JSON error");
+    assert!(probe.calls() > 0);
+}
+
+/// A second, real redis-server on a port of our own, killed and restarted mid-test.
+struct RedisServer {
+    port: u16,
+    child: Option<tokio::process::Child>,
+}
+
+impl RedisServer {
+    async fn start(port: u16) -> Option<Self> {
+        let child = tokio::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .ok()?;
+        let server = RedisServer {
+            port,
+            child: Some(child),
+        };
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return Some(server);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
+    }
+
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // SIGTERM first (a clean shutdown), SIGKILL if it lingers.
+            if let Some(pid) = child.id() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
+            }
+            if tokio::time::timeout(Duration::from_secs(3), child.wait())
+                .await
+                .is_err()
+            {
+                let _ = child.kill().await;
+            }
+        }
+    }
+}
+
+async fn free_port() -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_killed_and_restarted_on_the_same_port_cache_recovers() {
+    let port = free_port().await;
+    let Some(mut redis) = RedisServer::start(port).await else {
+        eprintln!("SKIPPED: redis-server could not be started on port {port}");
+        return;
+    };
+    let server = upstash::start_with(ServeOptions::new(
+        std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
+        format!("redis://127.0.0.1:{}", redis.port),
+        upstash::TEST_TOKEN,
+    ))
+    .await;
+    let data = data("redis-restart").await;
+    let prefix = unique_prefix("redis-restart");
+    let config = breaker_config(&prefix);
+    let c = container_with(
+        &server.url(),
+        upstash::TEST_TOKEN,
+        Duration::from_millis(300),
+        data.store(StoreOptions::default()),
+        config.clone(),
+    );
+    assert_eq!(x_cache(&latest(&c, "AAPL").await), "MISS");
+    assert_eq!(x_cache(&latest(&c, "AAPL").await), "HIT");
+
+    redis.kill().await;
+    let mut served = 0;
+    for _ in 0..10 {
+        let response = latest(&c, "AAPL").await;
+        assert_eq!(response.status(), 200, "Redis down: storage answers");
+        assert_eq!(json_body(&response)["date"], "2013-03-01");
+        served += 1;
+    }
+    assert_eq!(c.cache().breaker().state().as_str(), "open");
+
+    let mut redis = RedisServer::start(port)
+        .await
+        .expect("redis-server restarts on the same port");
+    // The restarted server is empty (no persistence): a MISS refills it, then hits resume.
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    while started.elapsed() < Duration::from_secs(10) {
+        let response = latest(&c, "AAPL").await;
+        assert_eq!(response.status(), 200);
+        served += 1;
+        let status = x_cache(&response);
+        seen.push(status.clone());
+        if status == "HIT" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("HIT"),
+        "hits resume after the restart: {seen:?}"
+    );
+    assert!(seen.contains(&"MISS".to_string()), "{seen:?}");
+    assert_eq!(c.cache().breaker().state().as_str(), "closed");
+    println!(
+        "faults: redis-server on :{port} killed and restarted, {served} requests all 200, recovered after {:?}",
+        started.elapsed()
+    );
+    redis.kill().await;
+}
