@@ -86,12 +86,12 @@ pub fn api_error(error: &ServiceError) -> ApiError {
     }
 }
 
+/// A route's path parameters by name.
+pub type PathParams = Vec<(&'static str, String)>;
+
 /// Matches `request` against `routes`: the route whose path fits, or 404
 /// `not_found`; 405 when the path fits but the method does not.
-pub fn match_route(
-    routes: &[Route],
-    request: &Request,
-) -> Result<(Route, Vec<(&'static str, String)>), ApiError> {
+pub fn match_route(routes: &[Route], request: &Request) -> Result<(Route, PathParams), ApiError> {
     let mut wrong_method = None;
     for route in routes {
         match route.matches(request) {
