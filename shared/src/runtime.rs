@@ -43,9 +43,27 @@ pub struct App {
     pub metrics_namespace: String,
 }
 
-/// Installs the tracing subscriber (JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`).
+/// Installs the tracing subscriber: JSON lines when `AWS_LAMBDA_LOG_FORMAT=JSON`,
+/// level from `AWS_LAMBDA_LOG_LEVEL`, else `RUST_LOG`, else `INFO` (a plain
+/// level such as `debug`; per-module filters are not supported, which keeps
+/// the regex engine out of every binary).
 pub fn init_tracing() {
-    lambda_http::tracing::init_default_subscriber();
+    let level = std::env::var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|_| std::env::var("RUST_LOG"))
+        .ok()
+        .and_then(|v| v.trim().parse::<tracing::level_filters::LevelFilter>().ok())
+        .unwrap_or(tracing::level_filters::LevelFilter::INFO);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|v| v.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        .with_ansi(false)
+        .with_max_level(level);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Builds the service from `config`: storage, and the cache when configured and enabled.

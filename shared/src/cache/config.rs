@@ -45,7 +45,7 @@ pub struct CacheConfig {
     pub miss_wait: Duration,
     /// `CACHE_STATS_FLUSH_S` (default 30): a container flushes its counters at least this often (when it serves requests).
     pub stats_flush_interval: Duration,
-    /// `CACHE_STATS_FLUSH_REQUESTS` (default 50): ... or after this many requests; the most a dying container loses.
+    /// `CACHE_STATS_FLUSH_REQUESTS` (default 100): ... or after this many requests; the most a dying container loses.
     pub stats_flush_requests: u64,
 }
 
@@ -70,7 +70,7 @@ impl Default for CacheConfig {
             miss_wait_polls: 3,
             miss_wait: Duration::from_millis(50),
             stats_flush_interval: Duration::from_secs(30),
-            stats_flush_requests: 50,
+            stats_flush_requests: 100,
         }
     }
 }

@@ -5,6 +5,9 @@
 //!
 //! Loss bound: a container that dies loses what it counted since its last
 //! flush, at most `flush_requests` requests or `flush_interval` of traffic.
+//! Popularity is approximate by design: each flush sends the counts of the
+//! container's [`POPULAR_PER_FLUSH`] most requested symbols; rarer symbols
+//! keep counting locally until they rank (or the container goes away).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,6 +24,9 @@ pub const COUNTERS: [&str; 5] = ["hits", "misses", "stale", "errors", "bypass"];
 /// Most distinct symbols remembered between flushes.
 const MAX_POPULAR: usize = 1000;
 
+/// Most symbols whose counts one flush sends (one `ZINCRBY` each).
+pub const POPULAR_PER_FLUSH: usize = 10;
+
 /// Counters of this container since its last flush.
 #[derive(Debug)]
 pub struct LocalStats {
@@ -34,7 +40,7 @@ pub struct LocalStats {
 
 impl Default for LocalStats {
     fn default() -> Self {
-        Self::new(Duration::from_secs(30), 50)
+        Self::new(Duration::from_secs(30), 100)
     }
 }
 
@@ -164,10 +170,20 @@ impl LocalStats {
         for (slot, counter) in counters.iter_mut().zip(&self.counters) {
             *slot = counter.swap(0, Ordering::Relaxed);
         }
-        let popular = std::mem::take(&mut *self.popular.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut popular: Vec<(String, u64)> = popular.into_iter().collect();
-        popular.sort();
-        Pending { counters, popular }
+        // Popularity: only the most requested symbols go out with each flush,
+        // so a flush costs a bounded number of commands (Upstash bills each
+        // one); the others keep counting here and go out once they rank.
+        let mut map = self.popular.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ranked: Vec<(String, u64)> = map.iter().map(|(s, c)| (s.clone(), *c)).collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        ranked.truncate(POPULAR_PER_FLUSH);
+        for (symbol, _) in &ranked {
+            map.remove(symbol);
+        }
+        Pending {
+            counters,
+            popular: ranked,
+        }
     }
 
     /// Puts back counts whose flush failed, so nothing is lost to a failed request.
@@ -205,6 +221,18 @@ mod tests {
         let pending = stats.take();
         assert_eq!(pending.counters, [2, 1, 0, 1, 0]);
         assert_eq!(pending.popular, vec![("AAPL".to_string(), 2)]);
+        // Only the top POPULAR_PER_FLUSH symbols go out per flush, most requested first.
+        for i in 0..(POPULAR_PER_FLUSH + 5) {
+            for _ in 0..=i {
+                stats.record_symbol(&format!("S{i:02}"));
+            }
+        }
+        let first = stats.take().popular;
+        assert_eq!(first.len(), POPULAR_PER_FLUSH);
+        assert_eq!(first[0], ("S14".to_string(), 15));
+        let second = stats.take().popular;
+        assert_eq!(second.len(), 5, "the rest goes out with the next flush");
+        assert_eq!(second[0], ("S04".to_string(), 5));
         assert!(!stats.flush_due());
         assert!(stats.take().is_empty());
         stats.restore(pending.clone());
