@@ -130,6 +130,13 @@ async fn clear_one_symbol_removes_only_its_keys_in_one_request() {
     .await;
     assert_eq!(response.headers()["x-cache"], "MISS");
 
+    // An empty symbol (trailing slash) is not "clear everything".
+    let sent = c.client.requests_sent();
+    let response = clear(&c, "/v1/cache/clear/", Some(&bearer())).await;
+    assert_error(&response, 400, "invalid_symbol");
+    assert_eq!(c.client.requests_sent(), sent);
+    assert!(exists(&format!("{prefix}price:latest:FB")).await);
+
     // Invalid symbol: 400 before any cache call.
     let sent = c.client.requests_sent();
     let response = clear(&c, "/v1/cache/clear/A*", Some(&bearer())).await;

@@ -32,6 +32,11 @@ pub async fn cache_clear(
             tracing::info!(symbol = %symbol, keys_deleted = deleted, "cache cleared for one symbol");
             Ok(json!({"status": "cleared", "symbol": symbol.as_str(), "keys_deleted": deleted}))
         } else {
+            // `/v1/cache/clear/` is a symbol route with an empty symbol (say, an
+            // unset shell variable), never "clear everything".
+            if request.uri().path().ends_with('/') || request.raw_http_path().ends_with('/') {
+                return Err(ApiError::invalid_symbol());
+            }
             let cache = enabled(service)?;
             let deleted = manage::clear_all(cache).await.map_err(cache_failed)?;
             tracing::info!(keys_deleted = deleted, "cache cleared under the prefix");
