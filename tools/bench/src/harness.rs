@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use chrono::{Datelike, NaiveDate, Weekday};
+use chrono::NaiveDate;
 use indicatif::{ProgressBar, ProgressStyle};
 use integration_tests::events::{Req, Source};
 use lambda_http::{Body, Request, Response};
@@ -17,7 +17,7 @@ use object_store::memory::InMemory;
 use object_store::throttle::{ThrottleConfig, ThrottledStore};
 use shared::cache::{BreakerState, CacheConfig, ReadThrough};
 use shared::handlers;
-use shared::models::{DailyBar, Manifest};
+use shared::models::Manifest;
 use shared::secret::Secret;
 use shared::service::StockDataService;
 use shared::storage::{DatasetWriter, StockStore, StorageLocation, StoreOptions, SymbolSeries};
@@ -252,27 +252,12 @@ pub async fn write_dataset(location: &StorageLocation, names: &[String]) -> Resu
     let end = NaiveDate::from_ymd_opt(LAST_DAY.0, LAST_DAY.1, LAST_DAY.2).expect("date");
     let start = NaiveDate::from_ymd_opt(LAST_DAY.0 - 1, 1, 1).expect("date");
     let mut infos = Vec::with_capacity(names.len());
+    let days: Vec<NaiveDate> = stockdata::synth::trading_days(end, 2)
+        .into_iter()
+        .filter(|d| *d >= start)
+        .collect();
     for (i, name) in names.iter().enumerate() {
-        let mut rng = Rng::new(0xB0B_u64.wrapping_mul(i as u64 + 1));
-        let mut close = 20.0 + rng.next_f64() * 400.0;
-        let mut bars = Vec::new();
-        let mut date = start;
-        while date <= end {
-            if !matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
-                let open = close;
-                close = (close * (1.0 + (rng.next_f64() - 0.5) * 0.04)).max(1.0);
-                let round = |x: f64| (x * 100.0).round() / 100.0;
-                bars.push(DailyBar {
-                    date,
-                    open: round(open),
-                    high: round(open.max(close) * (1.0 + rng.next_f64() * 0.01)),
-                    low: round(open.min(close) * (1.0 - rng.next_f64() * 0.01)),
-                    close: round(close),
-                    volume: 100_000 + rng.next_u64() % 10_000_000,
-                });
-            }
-            date = date.succ_opt().expect("date");
-        }
+        let bars = stockdata::synth::generate_bars(stockdata::synth::symbol_seed(0xB0B, i), &days);
         let info = writer
             .write_symbol(SymbolSeries {
                 symbol: Symbol::parse(name).map_err(|e| format!("{name}: {e}"))?,
@@ -390,7 +375,7 @@ pub fn zipf_jobs(n: usize, symbols: usize, s: f64, seed: u64) -> Vec<Job> {
             let endpoint = if pick < 0.6 {
                 Endpoint::Latest
             } else if pick < 0.9 {
-                Endpoint::Recent(rng.range_inclusive(1, 365))
+                Endpoint::Recent(crate::zipf::range_inclusive(&mut rng, 1, 365))
             } else {
                 Endpoint::Info
             };

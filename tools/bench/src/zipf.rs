@@ -1,36 +1,12 @@
-//! A seeded PRNG and a Zipf sampler (CDF + binary search).
+//! A Zipf sampler (CDF + binary search) over the data tool's seeded PRNG.
 
-/// SplitMix64: tiny, fast, deterministic for a seed.
-#[derive(Clone, Debug)]
-pub struct Rng {
-    state: u64,
-}
+/// The seeded generator of the data tool (splitmix64), shared so both tools draw alike.
+pub use stockdata::synth::SplitMix64 as Rng;
 
-impl Rng {
-    /// A generator seeded with `seed`.
-    pub fn new(seed: u64) -> Self {
-        Rng { state: seed }
-    }
-
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)` with 53 bits of precision.
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform integer in `low..=high`.
-    pub fn range_inclusive(&mut self, low: u32, high: u32) -> u32 {
-        let span = u64::from(high - low) + 1;
-        low + (self.next_u64() % span) as u32
-    }
+/// Uniform integer in `low..=high` from `rng`.
+pub fn range_inclusive(rng: &mut Rng, low: u32, high: u32) -> u32 {
+    let span = u64::from(high - low) + 1;
+    low + (rng.next_u64() % span) as u32
 }
 
 /// Zipf(s) over ranks `0..n`: P(rank k) ∝ 1 / (k + 1)^s.
@@ -96,7 +72,7 @@ mod tests {
         let mean: f64 = (0..n).map(|_| r.next_f64()).sum::<f64>() / f64::from(n);
         assert!((mean - 0.5).abs() < 0.01, "{mean}");
         for _ in 0..10_000 {
-            let x = r.range_inclusive(1, 365);
+            let x = range_inclusive(&mut r, 1, 365);
             assert!((1..=365).contains(&x));
         }
     }

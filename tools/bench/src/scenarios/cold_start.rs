@@ -446,7 +446,7 @@ pub async fn cold_start(env: &Env, opts: &Options) -> Section {
     }
     bar.finish_and_clear();
     let mut md = format!(
-        "## cold-start\n\nEach function under `functions/` built with `cargo build --release -p NAME` (profile: opt-level s, LTO, strip) and spawned {} times against a minimal Lambda Runtime API served by the bench (HTTP on 127.0.0.1), `STORAGE_URL={}`, Upstash variables pointing at the in-process upstash-local. Medians. The event is `tests/data/apigw_http_v2.json` adjusted to the function's first route. RSS is `VmHWM` read right after the first response.\n\n",
+        "## cold-start\n\nEach function under `functions/` built with `cargo build --release -p NAME` (the workspace's release profile: opt-level z, LTO, one codegen unit, strip, panic = abort; `binary` is the stripped size in MiB) and spawned {} times against a minimal Lambda Runtime API served by the bench (HTTP on 127.0.0.1), `STORAGE_URL={}`, Upstash variables pointing at the in-process upstash-local. Medians. The event is `tests/data/apigw_http_v2.json` adjusted to the function's first route. RSS is `VmHWM` read right after the first response.\n\n",
         opts.cold_runs,
         storage.strip_prefix(&root).unwrap_or(&storage).display()
     );
