@@ -81,7 +81,31 @@ pub async fn hit_overhead(env: &Env, opts: &Options, series: &mut Series) -> Sec
         }
     }
 
+    // MISS (the key deleted before each request, not timed) and cache disabled:
+    // both read storage (simulated latency), so fewer iterations.
+    let slow_n = (n / 20).max(20);
+    let mut miss = Vec::with_capacity(slow_n);
+    let mut not_miss = 0usize;
+    let unlink = Command::new("UNLINK").arg(key.as_str());
+    for _ in 0..slow_n {
+        let _ = client.command(&unlink).await;
+        let request = env.request(job);
+        let t = Instant::now();
+        let response = node.handle(job.endpoint, request).await;
+        miss.push(t.elapsed());
+        not_miss += usize::from(cache_header(&response) != "MISS");
+    }
+    let off_node = env.container_without_cache(&Env::production_config(&prefix));
+    let mut off = Vec::with_capacity(slow_n);
+    for _ in 0..slow_n {
+        let request = env.request(job);
+        let t = Instant::now();
+        let _ = off_node.handle(job.endpoint, request).await;
+        off.push(t.elapsed());
+    }
+
     let (sh, sb, sl) = (Summary::of(&handler), Summary::of(&bare), Summary::of(&l1));
+    let (sm, so) = (Summary::of(&miss), Summary::of(&off));
     series.add("handler, Redis HIT (L1 off)", handler.clone());
     series.add("bare client GET", bare.clone());
     series.add("handler, L1 hit", l1.clone());
@@ -110,6 +134,8 @@ pub async fn hit_overhead(env: &Env, opts: &Options, series: &mut Series) -> Sec
             row("bare client GET", &sb),
             row("handler, Redis HIT (L1 off)", &sh),
             row("handler, L1 hit", &sl),
+            row("handler, MISS (storage read, value stored)", &sm),
+            row("handler, cache disabled", &so),
         ],
     ));
     md.push('\n');
@@ -143,7 +169,7 @@ pub async fn hit_overhead(env: &Env, opts: &Options, series: &mut Series) -> Sec
         ],
     ));
     md.push_str(&format!(
-        "\nResponses not `HIT` in the HIT loop: {not_hit}; not `L1` in the L1 loop: {not_l1}; bare GET errors: {bare_errors}.\n"
+        "\nResponses not `HIT` in the HIT loop: {not_hit}; not `L1` in the L1 loop: {not_l1}; not `MISS` in the MISS loop: {not_miss}; bare GET errors: {bare_errors}. MISS and cache-disabled rows read storage (simulated latency); a MISS costs 3 REST requests.\n"
     ));
     Section {
         name: "hit-overhead",
@@ -154,6 +180,9 @@ pub async fn hit_overhead(env: &Env, opts: &Options, series: &mut Series) -> Sec
             "bare_get": sb.to_json(),
             "handler_hit": sh.to_json(),
             "handler_l1": sl.to_json(),
+            "handler_miss": sm.to_json(),
+            "handler_cache_disabled": so.to_json(),
+            "not_miss": not_miss,
             "hit_over_get_p50": r50,
             "hit_over_get_p99": r99,
             "hit_over_get_met": r50 <= 1.2,
