@@ -3,9 +3,9 @@
 pub mod backends;
 pub mod containers;
 pub mod dataset;
+pub mod dispatch;
 pub mod events;
 pub mod fault_proxy;
-pub mod dispatch;
 pub mod probe_store;
 pub mod upstash;
 
