@@ -36,3 +36,18 @@ pub fn assert_error(response: &Response<Body>, status: u16, code: &str) {
     );
     assert_eq!(response.headers()["content-type"], "application/json");
 }
+
+/// `GET /v1/stocks/{symbol}/latest` through `container`'s handler (HTTP API event).
+pub async fn latest(container: &containers::Container, symbol: &str) -> Response<Body> {
+    let request = events::Req::get(
+        shared::handlers::LATEST_PRICE.template,
+        &format!("/v1/stocks/{symbol}/latest"),
+    )
+    .request(events::Source::HttpApi);
+    shared::handlers::latest_price(&container.service, request).await
+}
+
+/// The `X-Cache` header of `response`.
+pub fn x_cache(response: &Response<Body>) -> String {
+    response.headers()["x-cache"].to_str().unwrap().to_string()
+}

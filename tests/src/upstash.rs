@@ -195,3 +195,25 @@ fn redis_target() -> String {
         format!("{host_port}:6379")
     }
 }
+
+/// Every key under `prefix` in the test Redis, sorted (`KEYS`: tests only).
+pub async fn redis_keys(prefix: &str) -> Vec<String> {
+    let mut conn = redis_conn().await;
+    let mut keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .expect("KEYS");
+    keys.sort();
+    keys
+}
+
+/// `PTTL key` in the test Redis (-2: no such key).
+pub async fn pttl(key: &str) -> i64 {
+    let mut conn = redis_conn().await;
+    redis::cmd("PTTL")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .expect("PTTL")
+}

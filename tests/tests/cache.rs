@@ -7,9 +7,10 @@ use integration_tests::backends::{BackendKind, TestStore, seeded};
 use integration_tests::containers::{Container, container, container_with, test_cache_config};
 use integration_tests::events::{Req, Source};
 use integration_tests::fault_proxy::{Fault, FaultProxy};
-use integration_tests::upstash::{self, SilentListener, refused_addr, unique_prefix};
-use integration_tests::{assert_error, json_body};
-use lambda_http::{Body, Response};
+use integration_tests::upstash::{
+    self, SilentListener, pttl, redis_keys, refused_addr, unique_prefix,
+};
+use integration_tests::{assert_error, json_body, latest, x_cache};
 use object_store::ObjectStoreExt;
 use shared::handlers::{self, LATEST_PRICE, RECENT_DATA, SYMBOL_INFO, SYMBOLS};
 use shared::storage::{StockStore, StoreOptions, layout};
@@ -26,39 +27,6 @@ async fn data(test: &str) -> TestStore {
     seeded(BackendKind::Memory, test)
         .await
         .expect("memory backend")
-}
-
-async fn latest(c: &Container, symbol: &str) -> Response<Body> {
-    let req = Req::get(
-        LATEST_PRICE.template,
-        &format!("/v1/stocks/{symbol}/latest"),
-    )
-    .request(Source::HttpApi);
-    handlers::latest_price(&c.service, req).await
-}
-
-fn x_cache(response: &Response<Body>) -> String {
-    response.headers()["x-cache"].to_str().unwrap().to_string()
-}
-
-async fn redis_keys(prefix: &str) -> Vec<String> {
-    let mut conn = upstash::redis_conn().await;
-    let mut keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    keys.sort();
-    keys
-}
-
-async fn pttl(key: &str) -> i64 {
-    let mut conn = upstash::redis_conn().await;
-    redis::cmd("PTTL")
-        .arg(key)
-        .query_async(&mut conn)
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

@@ -8,40 +8,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use integration_tests::backends::{BackendKind, TestStore, seeded};
-use integration_tests::containers::{Container, container_with, test_cache_config};
+use integration_tests::containers::{container_with, test_cache_config};
 use integration_tests::events::{Req, Source};
 use integration_tests::fault_proxy::{Fault, FaultProxy};
 use integration_tests::probe_store::{ProbeStore, StoreFault};
-use integration_tests::upstash::{self, ServeOptions, unique_prefix};
-use integration_tests::{assert_error, json_body};
-use lambda_http::{Body, Response};
+use integration_tests::upstash::{self, ServeOptions, pttl, unique_prefix};
+use integration_tests::{assert_error, json_body, latest, x_cache};
 use object_store::{ObjectStoreExt, PutPayload};
 use shared::cache::CacheConfig;
-use shared::handlers::{self, LATEST_PRICE, RECENT_DATA, SYMBOL_INFO};
+use shared::handlers::{self, RECENT_DATA, SYMBOL_INFO};
 use shared::storage::{StockStore, StorageLocation, StoreOptions, layout};
 use shared::symbol::Symbol;
-
-async fn latest(c: &Container, symbol: &str) -> Response<Body> {
-    let req = Req::get(
-        LATEST_PRICE.template,
-        &format!("/v1/stocks/{symbol}/latest"),
-    )
-    .request(Source::HttpApi);
-    handlers::latest_price(&c.service, req).await
-}
-
-fn x_cache(response: &Response<Body>) -> String {
-    response.headers()["x-cache"].to_str().unwrap().to_string()
-}
-
-async fn pttl(key: &str) -> i64 {
-    let mut conn = upstash::redis_conn().await;
-    redis::cmd("PTTL")
-        .arg(key)
-        .query_async(&mut conn)
-        .await
-        .unwrap()
-}
 
 async fn data(test: &str) -> TestStore {
     seeded(BackendKind::Memory, test).await.unwrap()

@@ -18,7 +18,7 @@ use integration_tests::dispatch::Functions;
 use integration_tests::events::{ALL_SOURCES, Req, Source};
 use integration_tests::json_body;
 use integration_tests::probe_store::ProbeStore;
-use integration_tests::upstash::{self, refused_addr, unique_prefix};
+use integration_tests::upstash::{self, redis_keys, refused_addr, unique_prefix};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 use shared::admin::AdminConfig;
@@ -83,17 +83,6 @@ async fn world(test: &str) -> World {
         _data: data,
         _server: server,
     }
-}
-
-async fn redis_keys(prefix: &str) -> Vec<String> {
-    let mut conn = upstash::redis_conn().await;
-    let mut keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    keys.sort();
-    keys
 }
 
 fn body_text(response: &Response<Body>) -> String {
