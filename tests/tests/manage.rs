@@ -1,6 +1,5 @@
 //! Management endpoints, global stats, warming and admin auth — real Redis through upstash-local.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use integration_tests::backends::{BackendKind, TestStore, seeded};
@@ -540,9 +539,8 @@ async fn admin_auth_in_every_case() {
             Some(upper.clone()),
             Some(ADMIN.to_string()),
         ] {
-            let response = call(admin(), method, path, route, auth.clone()).await;
+            let response = call(admin(), method, path, route, auth).await;
             assert_error(&response, 401, "unauthorized");
-            let _ = auth;
         }
         let response = call(AdminConfig::default(), method, path, route, Some(bearer())).await;
         assert_error(&response, 403, "admin_disabled");
@@ -611,7 +609,6 @@ async fn management_without_a_cache() {
         503,
         "cache_unavailable",
     );
-    let _ = Arc::new(());
 }
 
 #[tokio::test]

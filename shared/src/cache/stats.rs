@@ -88,21 +88,6 @@ impl Pending {
     }
 }
 
-/// A snapshot of the local counters.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct StatsSnapshot {
-    /// Redis and L1 hits.
-    pub hits: u64,
-    /// Misses (storage read).
-    pub misses: u64,
-    /// Stale values served.
-    pub stale: u64,
-    /// Failed cache calls.
-    pub errors: u64,
-    /// Requests answered without the cache.
-    pub bypass: u64,
-}
-
 impl LocalStats {
     /// Counters flushed every `flush_interval` or `flush_requests` recorded outcomes.
     pub fn new(flush_interval: Duration, flush_requests: u64) -> Self {
@@ -138,18 +123,6 @@ impl LocalStats {
         let mut popular = self.popular.lock().unwrap_or_else(|e| e.into_inner());
         if popular.len() < MAX_POPULAR || popular.contains_key(symbol) {
             *popular.entry(symbol.to_string()).or_insert(0) += 1;
-        }
-    }
-
-    /// The counters now, without resetting them.
-    pub fn snapshot(&self) -> StatsSnapshot {
-        let c = |i: usize| self.counters[i].load(Ordering::Relaxed);
-        StatsSnapshot {
-            hits: c(0),
-            misses: c(1),
-            stale: c(2),
-            errors: c(3),
-            bypass: c(4),
         }
     }
 

@@ -83,11 +83,6 @@ impl StockStore {
         self.busy_micros.load(Ordering::Relaxed)
     }
 
-    /// Forgets the remembered manifest, so the next read fetches it again.
-    pub fn invalidate_manifest(&self) {
-        *self.manifest.lock().unwrap_or_else(|e| e.into_inner()) = None;
-    }
-
     /// The manifest, from memory when read less than `manifest_ttl` ago.
     pub async fn manifest(&self) -> Result<Arc<Manifest>, StorageError> {
         if !self.options.manifest_ttl.is_zero() {
