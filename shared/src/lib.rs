@@ -6,19 +6,23 @@
 //!
 //! - [`config`]: settings from the environment.
 //! - [`models`]: stored data and API responses.
+//! - [`generation`]: what a container last saw of the data generation.
 //! - [`storage`]: the data set in object storage.
 //! - [`upstash`]: the Upstash REST client.
 //! - [`cache`]: the read-through cache policy.
 //! - [`service`]: the one place where the cache wraps storage.
 //! - [`http`], [`handlers`]: request parsing, responses, endpoints.
+//! - [`object_events`]: S3 change events read by `cache-invalidate`.
 
 pub mod admin;
 pub mod cache;
 pub mod config;
+pub mod generation;
 pub mod handlers;
 pub mod http;
 pub mod metrics;
 pub mod models;
+pub mod object_events;
 pub mod runtime;
 pub mod secret;
 pub mod service;

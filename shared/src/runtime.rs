@@ -1,10 +1,10 @@
 //! Start-up of a function container: logging, config, clients — once, before `run`.
 
-use std::convert::Infallible;
 use std::io::Write;
 use std::sync::Arc;
 
-use lambda_http::{Body, Request, Response, service_fn};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 
 use crate::admin::{AdminConfig, WarmConfig};
 use crate::cache::ReadThrough;
@@ -73,7 +73,11 @@ pub fn build_service(config: &Config) -> Result<StockDataService, StartupError> 
     let cache = match (&config.upstash, config.cache.enabled) {
         (Some(upstash), true) => {
             let client = UpstashClient::new(upstash)?;
-            Some(Arc::new(ReadThrough::new(client, config.cache.clone())))
+            Some(Arc::new(ReadThrough::new(
+                client,
+                config.cache.clone(),
+                store.generation().clone(),
+            )))
         }
         _ => None,
     };
@@ -116,7 +120,16 @@ pub fn start(function: &'static str) -> Result<App, StartupError> {
     }
 }
 
-/// Runs the Lambda loop: each request goes to `handler`, then one EMF line is printed.
+/// A direct invocation (an EventBridge or S3 event, not HTTP) that failed
+/// on a dependency: reported to Lambda as a failed invocation, so that
+/// asynchronous events are retried instead of lost.
+#[derive(Debug, thiserror::Error)]
+#[error("direct invocation failed with status {0}")]
+pub struct DirectInvocationFailed(u16);
+
+/// Runs the Lambda loop: each request goes to `handler`, then one EMF line
+/// is printed. A direct (pass-through) invocation answered with a 5xx is
+/// returned to Lambda as an error ([`DirectInvocationFailed`]).
 pub async fn serve<'a, F, Fut>(app: &'a App, handler: F) -> Result<(), lambda_http::Error>
 where
     F: Fn(&'a App, Request) -> Fut + Sync,
@@ -125,6 +138,10 @@ where
     let handler = &handler;
     lambda_http::run(service_fn(move |request: Request| async move {
         let invocation = Invocation::begin(&app.service);
+        let direct = matches!(
+            request.request_context_ref(),
+            Some(RequestContext::PassThrough)
+        );
         let response = handler(app, request).await;
         if !app.metrics_namespace.is_empty() {
             let line = invocation.emf_line(
@@ -136,7 +153,12 @@ where
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{line}");
         }
-        Ok::<_, Infallible>(response)
+        if direct && response.status().is_server_error() {
+            let failed: lambda_http::Error =
+                Box::new(DirectInvocationFailed(response.status().as_u16()));
+            return Err(failed);
+        }
+        Ok(response)
     }))
     .await
 }

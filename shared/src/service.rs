@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cache::{CacheConfig, EntryKind, KeySpace, Lookup, ReadThrough};
+use crate::cache::{CacheConfig, KeySpace, Lookup, ReadThrough};
 use crate::http::{CacheStatus, JsonBody};
 use crate::models::RecentData;
 use crate::storage::{StockStore, StorageError};
@@ -193,24 +193,33 @@ impl StockDataService {
             });
         };
         let key = item.key(cache.keys());
-        let lookup: Lookup = cache.get_or_load(&key, ttl, || self.load(&item)).await?;
+        let check = || self.exists(&item);
+        let lookup: Lookup = cache
+            .get_or_load(&key, ttl, check, || self.load(&item))
+            .await?;
         let max_age = match lookup.status {
             CacheStatus::Bypass | CacheStatus::Miss => ttl.as_secs(),
             _ => lookup.fresh_left_secs(),
         };
         // Popularity counts symbols that exist, so bogus symbols cannot crowd the warmer's top N.
-        if let (Some(symbol), EntryKind::Value) = (item.symbol(), lookup.entry.kind) {
+        if let Some(symbol) = item.symbol() {
             cache.note_symbol(symbol.as_str());
         }
-        match lookup.entry.kind {
-            EntryKind::NotFound => Err(ServiceError::NotFound(
-                item.symbol().map(Symbol::to_string).unwrap_or_default(),
-            )),
-            EntryKind::Value => Ok(JsonBody {
-                body: lookup.entry.body.clone(),
-                cache: lookup.status,
-                max_age,
-            }),
+        Ok(JsonBody {
+            body: lookup.entry.body.clone(),
+            cache: lookup.status,
+            max_age,
+        })
+    }
+
+    /// `Err(SymbolNotFound)` when `item`'s symbol is not in the manifest.
+    /// Uses the manifest this container remembers when it is still current
+    /// (see [`crate::generation`]): an unknown symbol costs no storage read
+    /// and writes no cache key.
+    async fn exists(&self, item: &CacheItem) -> Result<(), StorageError> {
+        match item.symbol() {
+            Some(symbol) => self.store.check_listed(symbol).await,
+            None => Ok(()),
         }
     }
 }

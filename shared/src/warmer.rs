@@ -2,12 +2,15 @@
 //! users ask for them.
 //!
 //! 1. Symbols: `WARM_SYMBOLS` ∪ the top `WARM_TOP_N` of the popularity ranking (one request).
-//! 2. Freshness: `PTTL` of every key, pipelined (one request per 100 keys).
-//!    A key whose remaining life exceeds its stale grace is still fresh and is
-//!    skipped, so warming twice within the fresh TTL reads no storage.
+//! 2. Freshness: `PTTL` of every key, pipelined (one request per 100 keys),
+//!    with the data generation read in the first request. A key whose
+//!    remaining life exceeds its stale grace is still fresh and is skipped,
+//!    so warming twice within the fresh TTL reads no storage.
 //! 3. Storage reads for the rest, `WARM_CONCURRENCY` at a time; one failure
 //!    never stops the others.
-//! 4. Writes in pipelines of at most 100 `SET`s.
+//! 4. Writes of at most 100 values per request, each batch one script call
+//!    that writes only if the data generation is still the one read in
+//!    step 2: values read before an invalidation are never written after it.
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -16,7 +19,8 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::admin::WarmConfig;
-use crate::cache::{EntryKind, Envelope, ReadThrough, now_ms};
+use crate::cache::{Envelope, ReadThrough, now_ms};
+use crate::generation::Token;
 use crate::service::{CacheItem, StockDataService};
 use crate::symbol::Symbol;
 use crate::upstash::{Command, Reply, UpstashError};
@@ -61,7 +65,7 @@ pub async fn warm(
     for symbol in &symbols {
         items.extend(CacheItem::of_symbol(symbol));
     }
-    let stale = stale_items(service, cache, items).await?;
+    let (stale, generation) = stale_items(service, cache, items).await?;
 
     let mut report = WarmReport::default();
     let mut needs_work: BTreeSet<String> = BTreeSet::new();
@@ -85,8 +89,7 @@ pub async fn warm(
     .await;
 
     let mut failed: BTreeSet<String> = BTreeSet::new();
-    let mut writes = Vec::new();
-    let mut list_written = false;
+    let mut writes: Vec<(CacheItem, Envelope)> = Vec::new();
     for (item, loaded, delta) in loads {
         match loaded {
             Ok(body) => {
@@ -95,18 +98,9 @@ pub async fn warm(
                     stored_at_ms: now_ms(),
                     fresh_ttl: ttl,
                     delta,
-                    kind: EntryKind::Value,
                     body,
                 };
-                let retention = service.policy().retention(ttl);
-                writes.push(
-                    Command::new("SET")
-                        .arg(item.key(cache.keys()))
-                        .arg(entry.encode())
-                        .arg("PX")
-                        .arg(retention.as_millis() as u64),
-                );
-                list_written |= item == CacheItem::SymbolList;
+                writes.push((item, entry));
             }
             Err(error) => {
                 let name = item
@@ -118,13 +112,14 @@ pub async fn warm(
             }
         }
     }
-    for chunk in writes.chunks(PIPELINE_MAX) {
-        for reply in cache.client().pipeline(chunk).await? {
-            reply?;
-        }
-    }
-    report.warmed =
-        needs_work.iter().filter(|s| !failed.contains(*s)).count() + usize::from(list_written);
+    let written = write_current(cache, &writes, &generation).await?;
+    let list_written = written.contains(&&CacheItem::SymbolList);
+    let warmed: BTreeSet<&str> = written
+        .iter()
+        .filter_map(|item| item.symbol().map(Symbol::as_str))
+        .filter(|s| !failed.contains(*s))
+        .collect();
+    report.warmed = warmed.len() + usize::from(list_written);
     report.failed = failed.into_iter().collect();
     report.duration_ms = started.elapsed().as_millis() as u64;
     tracing::info!(
@@ -160,19 +155,55 @@ async fn choose_symbols(
     Ok(symbols)
 }
 
-/// The items whose key is missing or past its fresh life (by `PTTL`).
+/// Writes `writes` in batches of [`PIPELINE_MAX`], each only if the data
+/// generation is still `generation`; returns the items written.
+async fn write_current<'a>(
+    cache: &ReadThrough,
+    writes: &'a [(CacheItem, Envelope)],
+    generation: &Token,
+) -> Result<Vec<&'a CacheItem>, WarmError> {
+    let mut written = Vec::new();
+    for chunk in writes.chunks(PIPELINE_MAX) {
+        let entries: Vec<(String, Envelope)> = chunk
+            .iter()
+            .map(|(item, entry)| (item.key(cache.keys()), entry.clone()))
+            .collect();
+        if cache.store_if_current(&entries, generation).await? == chunk.len() {
+            written.extend(chunk.iter().map(|(item, _)| item));
+        } else {
+            tracing::info!(
+                values = chunk.len(),
+                "warmed values not written: the data was invalidated while they were read"
+            );
+        }
+    }
+    Ok(written)
+}
+
+/// The items whose key is missing or past its fresh life (by `PTTL`), and
+/// the data generation read with the first batch (observed by the cache,
+/// so the storage reads that follow use a current manifest).
 async fn stale_items(
     service: &StockDataService,
     cache: &ReadThrough,
     items: Vec<CacheItem>,
-) -> Result<Vec<CacheItem>, WarmError> {
+) -> Result<(Vec<CacheItem>, Token), WarmError> {
     let mut stale = Vec::new();
-    for chunk in items.chunks(PIPELINE_MAX) {
-        let commands: Vec<Command> = chunk
+    let mut generation = Token::Unknown;
+    for (n, chunk) in items.chunks(PIPELINE_MAX).enumerate() {
+        let mut commands: Vec<Command> = chunk
             .iter()
             .map(|item| Command::new("PTTL").arg(item.key(cache.keys())))
             .collect();
-        let replies = cache.client().pipeline(&commands).await?;
+        if n == 0 {
+            commands.push(Command::new("GET").arg(cache.keys().generation()));
+        }
+        let mut replies = cache.client().pipeline(&commands).await?;
+        if n == 0 {
+            let reply = replies.pop().transpose()?;
+            generation = Token::from_reply(reply.as_ref().and_then(Reply::as_str));
+            cache.observe(&generation);
+        }
         for (item, reply) in chunk.iter().zip(replies) {
             let ttl = item.ttl(service.policy());
             let grace = service.policy().retention(ttl).saturating_sub(ttl);
@@ -183,5 +214,5 @@ async fn stale_items(
             }
         }
     }
-    Ok(stale)
+    Ok((stale, generation))
 }

@@ -55,7 +55,11 @@ pub fn container_with(
         timeout,
     })
     .expect("client");
-    let cache = Arc::new(ReadThrough::new(client.clone(), config.clone()));
+    let cache = Arc::new(ReadThrough::new(
+        client.clone(),
+        config.clone(),
+        store.generation().clone(),
+    ));
     Container {
         service: StockDataService::new(store, Some(cache), config),
         client,

@@ -30,6 +30,7 @@ impl Functions {
             "cache-clear" => handlers::cache_clear(service, &self.admin, request).await,
             "cache-stats" => handlers::cache_stats(service, &self.admin, request).await,
             "cache-warmer" => handlers::cache_warm(service, &self.admin, &self.warm, request).await,
+            "cache-invalidate" => handlers::cache_invalidate(service, &self.admin, request).await,
             other => panic!("no function {other}"),
         }
     }

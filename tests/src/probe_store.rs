@@ -1,9 +1,11 @@
 //! A thin `ObjectStore` decorator over a real store: records every path
 //! asked for (to prove no request escapes the configured prefix) and injects
-//! storage faults on demand (backend errors, reads slower than any timeout).
+//! storage faults on demand (backend errors, reads slower than any timeout,
+//! reads held until the test lets them go).
 
 use std::fmt;
 use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,6 +34,9 @@ pub struct ProbeStore {
     inner: Arc<dyn ObjectStore>,
     paths: Mutex<Vec<String>>,
     fault: Mutex<StoreFault>,
+    /// Reads of paths containing this text wait until [`ProbeStore::resume`].
+    paused: tokio::sync::watch::Sender<Option<String>>,
+    held: AtomicUsize,
 }
 
 impl ProbeStore {
@@ -41,7 +46,41 @@ impl ProbeStore {
             inner,
             paths: Mutex::new(Vec::new()),
             fault: Mutex::new(StoreFault::Pass),
+            paused: tokio::sync::watch::Sender::new(None),
+            held: AtomicUsize::new(0),
         })
+    }
+
+    /// Holds every read of a path containing `needle` until [`ProbeStore::resume`].
+    pub fn pause_reads_of(&self, needle: &str) {
+        self.paused.send_replace(Some(needle.to_string()));
+    }
+
+    /// Lets held reads (and later ones) through.
+    pub fn resume(&self) {
+        self.paused.send_replace(None);
+    }
+
+    /// Waits until `n` reads are held (panics after 10 s).
+    pub async fn wait_until_held(&self, n: usize) {
+        for _ in 0..1000 {
+            if self.held.load(Ordering::SeqCst) >= n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("no read was held within 10 s");
+    }
+
+    async fn hold_if_paused(&self, path: &str) {
+        let mut paused = self.paused.subscribe();
+        let matches = |p: &Option<String>| p.as_deref().is_some_and(|n| path.contains(n));
+        if !matches(&paused.borrow()) {
+            return;
+        }
+        self.held.fetch_add(1, Ordering::SeqCst);
+        let _ = paused.wait_for(|p| !matches(p)).await;
+        self.held.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// Every path asked for so far (reads, lists, writes), in order.
@@ -65,6 +104,7 @@ impl ProbeStore {
 
     async fn before_read(&self, location: &Path) -> Result<()> {
         self.record(location.as_ref());
+        self.hold_if_paused(location.as_ref()).await;
         let fault = *self.fault.lock().unwrap();
         match fault {
             StoreFault::Pass => Ok(()),

@@ -207,27 +207,58 @@ async fn values_go_stale_then_expire() {
 }
 
 #[tokio::test]
-async fn unknown_symbols_are_cached_briefly_and_errors_never() {
+async fn unknown_symbols_cost_one_request_and_no_key_and_errors_are_never_cached() {
     let server = upstash::start().await;
-    let data = data("negative").await;
-    let store = data.store(no_memo());
-    let prefix = unique_prefix("negative");
-    let c = container(&server.url(), store.clone(), test_cache_config(&prefix));
+    let data = data("unknown").await;
+    let memo = StoreOptions {
+        timeout: Duration::from_secs(5),
+        manifest_ttl: Duration::from_secs(60),
+    };
+    let prefix = unique_prefix("unknown");
+    let warm_store = data.store(memo.clone());
+    let warm = container(
+        &server.url(),
+        warm_store.clone(),
+        test_cache_config(&prefix),
+    );
+    assert_eq!(latest(&warm, "AAPL").await.status(), 200);
+    let keys_before = redis_keys(&prefix).await;
 
-    assert_error(&latest(&c, "ZZZZ").await, 404, "symbol_not_found");
-    let (reads, rest) = (store.reads(), c.client.requests_sent());
-    assert_error(&latest(&c, "ZZZZ").await, 404, "symbol_not_found");
-    assert_eq!(
-        store.reads(),
-        reads,
-        "a negative entry keeps bogus symbols away from storage"
+    // A warm container answers from the manifest it holds: one REST request
+    // (the MGET that also tells it the manifest is current), no storage
+    // read, no key.
+    let (reads, rest) = (warm_store.reads(), warm.client.requests_sent());
+    for n in 0..200 {
+        assert_error(
+            &latest(&warm, &format!("ZZ{n:04}")).await,
+            404,
+            "symbol_not_found",
+        );
+    }
+    assert_eq!(warm.client.requests_sent() - rest, 200, "one request each");
+    assert_eq!(warm_store.reads(), reads, "no storage read");
+    assert_eq!(redis_keys(&prefix).await, keys_before, "no key written");
+
+    // A cold container reads the manifest once, then the same.
+    let cold_store = data.store(memo);
+    let cold = container(
+        &server.url(),
+        cold_store.clone(),
+        test_cache_config(&prefix),
     );
-    assert_eq!(c.client.requests_sent() - rest, 1);
-    let ttl = pttl(&format!("{prefix}price:latest:ZZZZ")).await;
-    assert!(
-        ttl > 0 && ttl <= 60_000,
-        "negative TTL is CACHE_TTL_NOT_FOUND, got {ttl}"
-    );
+    let rest = cold.client.requests_sent();
+    assert_error(&latest(&cold, "ZZZZ").await, 404, "symbol_not_found");
+    assert_eq!(cold.client.requests_sent() - rest, 1);
+    assert_eq!(cold_store.reads(), 1, "the manifest, once");
+    assert_eq!(redis_keys(&prefix).await, keys_before);
+
+    // Without a remembered manifest (MANIFEST_TTL_S=0) the lock winner's
+    // read finds out: still no key left behind.
+    let store = data.store(no_memo());
+    let c = container(&server.url(), store.clone(), test_cache_config(&prefix));
+    assert_error(&latest(&c, "ZZZZ").await, 404, "symbol_not_found");
+    assert_error(&latest(&c, "ZZZZ").await, 404, "symbol_not_found");
+    assert_eq!(redis_keys(&prefix).await, keys_before);
 
     // A storage error is not cached: GHOST is listed but has no data.
     assert_error(&latest(&c, "GHOST").await, 502, "storage_unavailable");

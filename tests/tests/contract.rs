@@ -369,6 +369,9 @@ async fn every_response_matches_openapi_yaml() {
             .header("Authorization", &format!("Bearer {ADMIN}")),
         post("/v1/cache/stats/reset", "/v1/cache/stats/reset"),
         post("/v1/cache/warm", "/v1/cache/warm"),
+        post("/v1/cache/invalidate", "/v1/cache/invalidate").body(
+            r#"{"symbols":["aapl"],"objects":["data/v1/daily/FB/2012.json","elsewhere/x.json"]}"#,
+        ),
     ];
     // Traffic first, so stats report counters, popularity and `since`.
     h.expect(latest("AAPL"), 200).await;
@@ -389,6 +392,20 @@ async fn every_response_matches_openapi_yaml() {
     }
     h.expect(post("/v1/cache/clear/{symbol}", "/v1/cache/clear/A*"), 400)
         .await;
+    for body in [
+        r#"{"symbols":["A*"]}"#,
+        r#"{"symbols":[]}"#,
+        r#"{"symbols":"AAPL"}"#,
+        r#"{"everything":true}"#,
+        "not json",
+        "",
+    ] {
+        h.expect(
+            post("/v1/cache/invalidate", "/v1/cache/invalidate").body(body),
+            400,
+        )
+        .await;
+    }
 
     // 403: no admin token configured.
     let disabled = Harness {

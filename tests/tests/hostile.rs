@@ -517,7 +517,10 @@ async fn hostile_input_gets_4xx_json_creates_no_key_and_stays_under_the_prefix()
                 Outcome::Answered(status) => {
                     // A 100 KB If-None-Match is ignored (the handler bounds it): 200, never 304
                     // unless it holds `*` within the bound.
-                    assert!(function != "cache-clear" && function != "cache-warmer");
+                    assert!(
+                        function != "cache-clear"
+                            && !["cache-warmer", "cache-invalidate"].contains(&function)
+                    );
                     assert!(status == 200 || req.headers.iter().any(|(_, v)| v.contains('*')));
                 }
                 Outcome::Rejected(status, code) => {
@@ -525,7 +528,7 @@ async fn hostile_input_gets_4xx_json_creates_no_key_and_stays_under_the_prefix()
                         .headers
                         .iter()
                         .any(|(_, v)| v.chars().any(|c| c.is_control()));
-                    if control && function != "cache-warmer" {
+                    if control && !["cache-warmer", "cache-invalidate"].contains(&function) {
                         // lambda_http parsed the event as pass-through (path `/events`).
                         assert_eq!((status, code.as_str()), (404, "not_found"), "{function}")
                     } else {
@@ -539,10 +542,11 @@ async fn hostile_input_gets_4xx_json_creates_no_key_and_stays_under_the_prefix()
     w.assert_paths_under_prefix();
     let keys = redis_keys(&w.prefix).await;
     let allowed = |k: &str| {
-        // Valid-looking but unknown symbols are cached briefly as negative entries (by design),
-        // and answered/counted requests flush statistics; nothing else may appear.
+        // Values of real symbols, statistics flushed by answered requests and
+        // the data generation (a clear replaces it); nothing else may appear.
         let rest = &k[w.prefix.len()..];
         rest.starts_with("stats:")
+            || rest == "data:generation"
             || [
                 "price:latest:",
                 "data:recent:",
@@ -558,6 +562,7 @@ async fn hostile_input_gets_4xx_json_creates_no_key_and_stays_under_the_prefix()
         if let Some((_, symbol)) = rest.rsplit_once(':')
             && !rest.starts_with("stats:")
             && rest != "symbols:list"
+            && rest != "data:generation"
         {
             assert!(
                 shared::symbol::Symbol::parse(symbol).is_ok() && symbol == symbol.to_uppercase(),
@@ -673,6 +678,12 @@ async fn admin_tokens_every_near_miss_fails() {
             "POST",
         ),
         ("cache-warmer", "/v1/cache/warm", "/v1/cache/warm", "POST"),
+        (
+            "cache-invalidate",
+            "/v1/cache/invalidate",
+            "/v1/cache/invalidate",
+            "POST",
+        ),
     ];
     let mut tried = 0;
     for (function, template, path, method) in routes {
@@ -689,7 +700,8 @@ async fn admin_tokens_every_near_miss_fails() {
                         // A control character makes lambda_http parse the event as a
                         // pass-through request (path `/events`): no route, 404.
                         Outcome::Rejected(404, code)
-                            if auth.contains('\0') && function != "cache-warmer" =>
+                            if auth.contains('\0')
+                                && !["cache-warmer", "cache-invalidate"].contains(&function) =>
                         {
                             assert_eq!(code, "not_found")
                         }
@@ -713,7 +725,8 @@ async fn admin_tokens_every_near_miss_fails() {
         // The scheme is case-insensitive (RFC 7235): that is a correct answer.
         let req = Req::get(template, path)
             .method(method)
-            .header("Authorization", &format!("BEARER {ADMIN}"));
+            .header("Authorization", &format!("BEARER {ADMIN}"))
+            .body(r#"{"symbols":["AAPL"]}"#);
         assert_eq!(
             w.send(function, &req, Source::HttpApi).await,
             Outcome::Answered(200)
@@ -779,6 +792,12 @@ async fn tokens_never_appear_in_logs_or_bodies() {
             "POST",
         ),
         ("cache-warmer", "/v1/cache/warm", "/v1/cache/warm", "POST"),
+        (
+            "cache-invalidate",
+            "/v1/cache/invalidate",
+            "/v1/cache/invalidate",
+            "POST",
+        ),
         (
             "latest-price",
             "/v1/stocks/{symbol}/latest",

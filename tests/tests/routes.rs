@@ -123,6 +123,8 @@ struct TemplateFunction {
     http: Vec<(String, String)>,
     /// Ids of its Schedule / ScheduleV2 events.
     schedules: Vec<String>,
+    /// Patterns of its EventBridgeRule events.
+    rules: Vec<Value>,
     properties: Value,
 }
 
@@ -172,6 +174,7 @@ fn template_functions(template: &Value) -> Vec<TemplateFunction> {
             .unwrap_or_else(|| panic!("{id}: no Properties"));
         let mut http = Vec::new();
         let mut schedules = Vec::new();
+        let mut rules = Vec::new();
         if let Some(events) = field(&properties, "Events").and_then(Value::as_mapping) {
             for (event_id, event) in events {
                 let event_id = event_id.as_str().unwrap_or("?");
@@ -192,6 +195,11 @@ fn template_functions(template: &Value) -> Vec<TemplateFunction> {
                         ));
                     }
                     "Schedule" | "ScheduleV2" => schedules.push(event_id.to_owned()),
+                    "EventBridgeRule" => rules.push(
+                        field(props, "Pattern")
+                            .cloned()
+                            .unwrap_or_else(|| panic!("{what}: no Pattern")),
+                    ),
                     other => panic!("{what}: unexpected event type {other}"),
                 }
             }
@@ -201,6 +209,7 @@ fn template_functions(template: &Value) -> Vec<TemplateFunction> {
             binary,
             http,
             schedules,
+            rules,
             properties,
         });
     }
@@ -368,5 +377,46 @@ fn cache_warmer_runs_on_a_schedule() {
         !warmer.http.is_empty(),
         "{}: cache-warmer also serves its HTTP route",
         warmer.logical_id
+    );
+}
+
+#[test]
+fn cache_invalidate_follows_object_changes_of_the_data_bucket() {
+    let functions = template_functions(&template());
+    let invalidate = functions
+        .iter()
+        .find(|f| f.binary == "cache-invalidate")
+        .expect("template.yaml deploys cache-invalidate");
+    assert_eq!(
+        invalidate.rules.len(),
+        1,
+        "{}: one EventBridge rule",
+        invalidate.logical_id
+    );
+    let pattern = &invalidate.rules[0];
+    let strings = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_sequence)
+            .map(|s| {
+                s.iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    assert_eq!(strings(field(pattern, "source")), ["aws.s3"]);
+    assert_eq!(
+        strings(field(pattern, "detail-type")),
+        ["Object Created", "Object Deleted"]
+    );
+    let detail = field(pattern, "detail").expect("the rule filters on detail");
+    assert!(
+        field(detail, "bucket").is_some() && field(detail, "object").is_some(),
+        "the rule matches the data bucket and the prefix: {detail:?}"
+    );
+    assert!(
+        !invalidate.http.is_empty(),
+        "{}: cache-invalidate also serves its HTTP route",
+        invalidate.logical_id
     );
 }

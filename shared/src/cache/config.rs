@@ -19,8 +19,6 @@ pub struct CacheConfig {
     pub ttl_symbol_list: Duration,
     /// `CACHE_TTL_SYMBOL_INFO` (default 21600 s).
     pub ttl_symbol_info: Duration,
-    /// `CACHE_TTL_NOT_FOUND` (default 60 s): negative entries for unknown symbols.
-    pub ttl_not_found: Duration,
     /// `CACHE_STALE_GRACE_S`: how long a value stays in Redis after it stops
     /// being fresh. `None` (the default) means "equal to the fresh TTL".
     pub stale_grace: Option<Duration>,
@@ -58,7 +56,6 @@ impl Default for CacheConfig {
             ttl_recent_data: Duration::from_secs(3600),
             ttl_symbol_list: Duration::from_secs(21600),
             ttl_symbol_info: Duration::from_secs(21600),
-            ttl_not_found: Duration::from_secs(60),
             stale_grace: None,
             xfetch_beta: 1.0,
             recent_window_days: 365,
@@ -125,10 +122,6 @@ impl CacheConfig {
             ttl_symbol_info: positive(
                 secs("CACHE_TTL_SYMBOL_INFO", d.ttl_symbol_info, 30 * 86_400)?,
                 "CACHE_TTL_SYMBOL_INFO",
-            )?,
-            ttl_not_found: positive(
-                secs("CACHE_TTL_NOT_FOUND", d.ttl_not_found, 86_400)?,
-                "CACHE_TTL_NOT_FOUND",
             )?,
             stale_grace,
             xfetch_beta: parse_f64(lookup, "CACHE_XFETCH_BETA", d.xfetch_beta)?,
@@ -235,7 +228,6 @@ mod tests {
         assert_eq!(config.ttl_recent_data.as_secs(), 3600);
         assert_eq!(config.ttl_symbol_list.as_secs(), 21600);
         assert_eq!(config.ttl_symbol_info.as_secs(), 21600);
-        assert_eq!(config.ttl_not_found.as_secs(), 60);
         assert_eq!(config.retention(Duration::from_secs(300)).as_secs(), 600);
         assert_eq!(config.recent_window_days, 365);
         assert!(!read(&[], false).unwrap().enabled);

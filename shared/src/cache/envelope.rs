@@ -1,21 +1,14 @@
 //! The stored form of a cached value: metadata line plus body.
 //!
 //! ```text
-//! v1|{stored_at_ms}|{fresh_ttl_ms}|{delta_ms}|{V or N}\n{body}
+//! v1|{stored_at_ms}|{fresh_ttl_ms}|{delta_ms}|V\n{body}
 //! ```
-//! `V` holds a JSON body; `N` marks a negative entry (unknown symbol) with an
-//! empty body. `delta_ms` is how long the recompute took (XFetch's δ).
+//! `V` marks a JSON body. `delta_ms` is how long the recompute took
+//! (XFetch's δ). Unknown symbols are never cached (the container's manifest
+//! answers them), so the negative entries (`N`) of earlier versions decode
+//! as corrupt: a miss that the next refresh overwrites.
 
 use std::time::Duration;
-
-/// Whether an entry holds a value or says "not found".
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EntryKind {
-    /// A JSON body.
-    Value,
-    /// The symbol does not exist.
-    NotFound,
-}
 
 /// A decoded cache entry.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,9 +19,7 @@ pub struct Envelope {
     pub fresh_ttl: Duration,
     /// How long computing it took.
     pub delta: Duration,
-    /// Value or negative entry.
-    pub kind: EntryKind,
-    /// The JSON body (empty for negative entries).
+    /// The JSON body.
     pub body: String,
 }
 
@@ -46,13 +37,9 @@ impl Envelope {
 
     /// Serializes for `SET`.
     pub fn encode(&self) -> String {
-        let kind = match self.kind {
-            EntryKind::Value => 'V',
-            EntryKind::NotFound => 'N',
-        };
         let mut out = String::with_capacity(self.body.len() + 48);
         out.push_str(&format!(
-            "v1|{}|{}|{}|{kind}\n",
+            "v1|{}|{}|{}|V\n",
             self.stored_at_ms,
             self.fresh_ttl.as_millis(),
             self.delta.as_millis()
@@ -80,22 +67,21 @@ impl Envelope {
         let stored_at_ms = number()?;
         let fresh_ttl = Duration::from_millis(number()?);
         let delta = Duration::from_millis(number()?);
-        let kind = match fields.next() {
-            Some("V") => EntryKind::Value,
-            Some("N") => EntryKind::NotFound,
+        match fields.next() {
+            Some("V") => {}
+            Some("N") => return Err(CorruptEntry("negative entry of an earlier version")),
             _ => return Err(CorruptEntry("bad kind")),
-        };
+        }
         if fields.next().is_some() {
             return Err(CorruptEntry("extra header fields"));
         }
-        if kind == EntryKind::Value && body.is_empty() {
+        if body.is_empty() {
             return Err(CorruptEntry("empty body"));
         }
         Ok(Envelope {
             stored_at_ms,
             fresh_ttl,
             delta,
-            kind,
             body: body.to_string(),
         })
     }
@@ -111,7 +97,6 @@ mod tests {
             stored_at_ms: 1_700_000_000_123,
             fresh_ttl: Duration::from_secs(300),
             delta: Duration::from_millis(52),
-            kind: EntryKind::Value,
             body: "{\"a\":\"x|y\\nz\"}".into(),
         };
         assert_eq!(Envelope::decode(entry.encode().as_bytes()).unwrap(), entry);
@@ -122,6 +107,7 @@ mod tests {
             b"v2|1|2|3|V\n{}",
             b"v1|x|2|3|V\n{}",
             b"v1|1|2|3|Q\n{}",
+            b"v1|1|2|3|N\n",
             b"v1|1|2|3|V\n",
             b"\xff\xfe",
         ] {

@@ -41,6 +41,16 @@ impl KeySpace {
         format!("{}symbol:info:{symbol}", self.prefix)
     }
 
+    /// `data:generation`: the token every invalidation replaces (see [`crate::generation`]).
+    pub fn generation(&self) -> String {
+        format!("{}data:generation", self.prefix)
+    }
+
+    /// A SCAN `MATCH` pattern for every symbol-info key.
+    pub fn symbol_info_pattern(&self) -> String {
+        format!("{}symbol:info:*", self.prefix)
+    }
+
     /// The refresh lock of a value key: `lock:{key without prefix}`.
     pub fn lock_for(&self, key: &str) -> String {
         let rest = key.strip_prefix(&self.prefix).unwrap_or(key);
@@ -95,5 +105,7 @@ mod tests {
             assert!(key.ends_with("AAPL"), "{key}");
         }
         assert_eq!(keys.all_of_symbol(&aapl).len(), 6);
+        assert_eq!(keys.generation(), "stocks:v1:data:generation");
+        assert_eq!(keys.symbol_info_pattern(), "stocks:v1:symbol:info:*");
     }
 }

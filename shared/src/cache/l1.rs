@@ -110,14 +110,12 @@ impl L1Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::envelope::EntryKind;
 
     fn entry(body: &str) -> Arc<Envelope> {
         Arc::new(Envelope {
             stored_at_ms: 0,
             fresh_ttl: Duration::from_secs(1),
             delta: Duration::ZERO,
-            kind: EntryKind::Value,
             body: body.into(),
         })
     }

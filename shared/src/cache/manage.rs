@@ -5,79 +5,26 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::ReadThrough;
+use super::invalidate::{Invalidation, invalidate, invalidate_everything, scan};
 use super::stats::{COUNTERS, now_rfc3339};
 use crate::symbol::Symbol;
 use crate::upstash::{Command, Reply, UpstashError};
 
-/// Keys deleted per `UNLINK` and asked for per `SCAN`.
-const SCAN_BATCH: u64 = 500;
 /// Most `SCAN` calls a key count makes before reporting an estimate.
 const COUNT_SCAN_LIMIT: usize = 20;
-/// Most `SCAN` calls a full clear makes (a safety stop: 5 million keys).
-const CLEAR_SCAN_LIMIT: usize = 10_000;
 
-/// Deletes every key of `symbol` (values and locks) in one request; drops them from this container's L1.
+/// Deletes every key of `symbol` (values and locks) and replaces the data
+/// generation, in one request (see [`invalidate`]); drops this container's L1.
 pub async fn clear_symbol(cache: &ReadThrough, symbol: &Symbol) -> Result<u64, UpstashError> {
-    let keys = cache.keys().all_of_symbol(symbol);
-    for key in &keys {
-        cache.l1().remove(key);
-    }
-    let command = Command::new("UNLINK").args(keys.iter().map(String::as_str));
-    let reply = cache.client().command(&command).await?;
-    reply
-        .as_int()
-        .map(|n| n.max(0) as u64)
-        .ok_or_else(|| UpstashError::Decode("UNLINK did not answer an integer".into()))
+    let done = invalidate(cache, &Invalidation::symbol(symbol.clone())).await?;
+    Ok(done.keys_deleted)
 }
 
-/// Deletes every key under the prefix: `SCAN MATCH prefix* COUNT n`, then
-/// `UNLINK` per batch. Never `FLUSHDB`: the database may be shared.
+/// Replaces the data generation, then deletes every other key under the
+/// prefix: `SCAN MATCH prefix* COUNT n`, then `UNLINK` per batch. Never
+/// `FLUSHDB`: the database may be shared.
 pub async fn clear_all(cache: &ReadThrough) -> Result<u64, UpstashError> {
-    cache.l1().clear();
-    let mut deleted = 0u64;
-    let mut cursor = String::from("0");
-    for _ in 0..CLEAR_SCAN_LIMIT {
-        let (next, keys) = scan(cache, &cursor).await?;
-        if !keys.is_empty() {
-            let unlink = Command::new("UNLINK").args(keys.iter().map(String::as_str));
-            deleted += cache
-                .client()
-                .command(&unlink)
-                .await?
-                .as_int()
-                .unwrap_or(0)
-                .max(0) as u64;
-        }
-        if next == "0" {
-            break;
-        }
-        cursor = next;
-    }
-    Ok(deleted)
-}
-
-async fn scan(cache: &ReadThrough, cursor: &str) -> Result<(String, Vec<String>), UpstashError> {
-    let command = Command::new("SCAN")
-        .arg(cursor)
-        .arg("MATCH")
-        .arg(cache.keys().scan_pattern())
-        .arg("COUNT")
-        .arg(SCAN_BATCH);
-    let reply = cache.client().command(&command).await?;
-    let bad = || UpstashError::Decode("unexpected SCAN reply".into());
-    let mut parts = reply.into_array().ok_or_else(bad)?.into_iter();
-    let next = parts
-        .next()
-        .and_then(|r| r.as_str().map(str::to_owned))
-        .ok_or_else(bad)?;
-    let keys = parts
-        .next()
-        .and_then(Reply::into_array)
-        .ok_or_else(bad)?
-        .into_iter()
-        .filter_map(|k| k.as_str().map(str::to_owned))
-        .collect();
-    Ok((next, keys))
+    Ok(invalidate_everything(cache).await?.keys_deleted)
 }
 
 /// One entry of the popularity ranking.
@@ -223,7 +170,7 @@ async fn count_keys(cache: &ReadThrough) -> (Option<u64>, bool) {
     let mut count = 0u64;
     let mut cursor = String::from("0");
     for _ in 0..COUNT_SCAN_LIMIT {
-        let Ok((next, keys)) = scan(cache, &cursor).await else {
+        let Ok((next, keys)) = scan(cache, &cursor, &cache.keys().scan_pattern()).await else {
             return (None, false);
         };
         count += keys.len() as u64;

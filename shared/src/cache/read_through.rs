@@ -2,9 +2,14 @@
 //! stale-if-error, an in-process L1 and a circuit breaker.
 //!
 //! Request counts (REST requests to Upstash):
-//! - L1 hit: 0. Hit: 1 (`GET`).
-//! - Miss: 3 (`GET`, `SET lock NX PX`, then one pipeline with the value's
-//!   `SET` and the lock release).
+//! - L1 hit: 0. Hit: 1 (`MGET value generation`: one command).
+//! - Unknown symbol: 1 (the `MGET`); the container's manifest answers, no
+//!   key is written.
+//! - Miss: 3 (`MGET`, `SET lock NX PX`, then one pipeline whose store
+//!   script writes the value and releases the lock only while the lock is
+//!   still ours and the data generation is the one seen before the storage
+//!   read: an invalidation in between makes the write a no-op, so a value
+//!   read before an update is never cached after it).
 //! - Miss that lost the lock: `GET`, `SET NX`, then up to
 //!   `miss_wait_polls` `GET`s while the winner computes; after that it
 //!   reads storage itself rather than fail.
@@ -18,16 +23,29 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::breaker::CircuitBreaker;
 use super::config::CacheConfig;
-use super::envelope::{EntryKind, Envelope};
+use super::envelope::Envelope;
 use super::keys::KeySpace;
 use super::l1::L1Cache;
 use super::stats::LocalStats;
+use crate::generation::{Generation, Token};
 use crate::http::CacheStatus;
 use crate::storage::StorageError;
 use crate::upstash::{Command, Reply, UpstashClient, UpstashError};
 
 /// Deletes the lock only if it still holds our token.
 const RELEASE_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+
+/// The lease-checked write of a refresh. KEYS: value, lock, generation.
+/// ARGV: lock token, generation seen before the storage read ('' = none),
+/// value, PX. Writes only while the lock is still ours (an invalidation
+/// deletes it) and the generation is unchanged (every invalidation replaces
+/// it); releases our lock either way. Returns 1 when written.
+const STORE_SCRIPT: &str = "\
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[2])
+if (redis.call('GET', KEYS[3]) or '') ~= ARGV[2] then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+return 1";
 
 /// A value found or computed, and how.
 #[derive(Clone, Debug)]
@@ -48,6 +66,29 @@ impl Lookup {
     }
 }
 
+/// Writes many values only while the data generation is unchanged.
+/// KEYS: generation, then the value keys. ARGV: the generation seen before
+/// the storage reads ('' = none), then value and PX of each key. Returns
+/// the number written (0 when an invalidation came in between).
+const STORE_MANY_SCRIPT: &str = "\
+if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
+for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[2 * i - 2], 'PX', ARGV[2 * i - 1]) end
+return #KEYS - 1";
+
+/// What one `MGET value generation` found.
+struct Fetched {
+    value: Option<Arc<Envelope>>,
+    generation: Token,
+}
+
+/// A refresh lock won: the value key, our lock token and the generation
+/// seen before the storage read.
+struct Lease<'a> {
+    key: &'a str,
+    token: String,
+    generation: Token,
+}
+
 /// The outcome of trying to take a refresh lock.
 enum LockAttempt {
     Won(String),
@@ -64,14 +105,26 @@ pub struct ReadThrough {
     l1: L1Cache,
     breaker: CircuitBreaker,
     stats: LocalStats,
+    /// The generation this cache last saw (a change clears the L1).
+    seen: Generation,
+    /// The same observation, shared with this container's storage reader.
+    storage_generation: Arc<Generation>,
     busy_micros: AtomicU64,
     failures: AtomicU64,
 }
 
 impl ReadThrough {
-    /// A cache over `client` with `config`.
-    pub fn new(client: UpstashClient, config: CacheConfig) -> Self {
+    /// A cache over `client` with `config`. Every generation it sees is
+    /// passed on to `storage_generation` (the storage reader's, see
+    /// [`crate::storage::StockStore::generation`]).
+    pub fn new(
+        client: UpstashClient,
+        config: CacheConfig,
+        storage_generation: Arc<Generation>,
+    ) -> Self {
         ReadThrough {
+            seen: Generation::default(),
+            storage_generation,
             keys: KeySpace::new(config.key_prefix.clone()),
             l1: L1Cache::new(config.l1_max_entries, config.l1_ttl),
             breaker: CircuitBreaker::new(config.breaker_failures, config.breaker_cooldown),
@@ -121,6 +174,41 @@ impl ReadThrough {
     /// Failed cache calls since the container started (for per-invocation metrics).
     pub fn failures(&self) -> u64 {
         self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Drops this container's L1 (after an invalidation it sent itself).
+    pub(crate) fn forget_local(&self) {
+        self.l1.clear();
+    }
+
+    /// Writes `entries` (key, value) in one script call, only if the data
+    /// generation is still `generation` (read before the values were);
+    /// returns how many were written: all, or none.
+    pub async fn store_if_current(
+        &self,
+        entries: &[(String, Envelope)],
+        generation: &Token,
+    ) -> Result<usize, UpstashError> {
+        let Some(seen) = generation.as_script_arg() else {
+            return Ok(0);
+        };
+        if entries.is_empty() {
+            return Ok(0);
+        }
+        let mut command = Command::new("EVAL")
+            .arg(STORE_MANY_SCRIPT)
+            .arg(entries.len() + 1)
+            .arg(self.keys.generation())
+            .args(entries.iter().map(|(key, _)| key.as_str()))
+            .arg(seen);
+        for (_, entry) in entries {
+            let retention = self.config.retention(entry.fresh_ttl);
+            command = command
+                .arg(entry.encode())
+                .arg(retention.as_millis().max(1) as u64);
+        }
+        let reply = self.client.command(&command).await?;
+        Ok(reply.as_int().unwrap_or(0).max(0) as usize)
     }
 
     /// Counts a request for `symbol` in the popularity ranking.
@@ -178,18 +266,32 @@ impl ReadThrough {
         );
     }
 
+    /// Records the generation seen in a reply: a change clears this
+    /// container's L1 and makes its storage reader drop its manifest.
+    pub(crate) fn observe(&self, generation: &Token) {
+        if self.seen.observe(generation.clone()) {
+            self.l1.clear();
+        }
+        self.storage_generation.observe(generation.clone());
+    }
+
     /// The value of `key`, from L1, Redis or `load` (which reads storage).
     ///
-    /// `load` returns the JSON body, or [`StorageError::SymbolNotFound`]
-    /// (cached as a negative entry for `ttl_not_found`), or another error
-    /// (never cached; a stale value is served instead when one exists).
-    pub async fn get_or_load<F, Fut>(
+    /// On a miss, `check` runs first (without a lock; it may use the
+    /// container's manifest, which is current after the generation check):
+    /// its [`StorageError::SymbolNotFound`] answers at once and nothing is
+    /// written. `load` returns the JSON body, or an error (never cached; a
+    /// stale value is served instead when one exists).
+    pub async fn get_or_load<C, CheckFut, F, Fut>(
         &self,
         key: &str,
         fresh_ttl: Duration,
+        check: C,
         load: F,
     ) -> Result<Lookup, StorageError>
     where
+        C: FnOnce() -> CheckFut,
+        CheckFut: Future<Output = Result<(), StorageError>>,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<String, StorageError>>,
     {
@@ -206,15 +308,22 @@ impl ReadThrough {
         if !self.breaker.allow() {
             return self.bypass(fresh_ttl, load).await;
         }
-        let Some(reply) = self.get_with_flush(key).await else {
+        let Some(Fetched { value, generation }) = self.get_with_flush(key).await else {
             return self.bypass(fresh_ttl, load).await;
         };
-        match self.decode(key, reply) {
+        let lease = |token| Lease {
+            key,
+            token,
+            generation: generation.clone(),
+        };
+        match value {
             Some(entry) if now < entry.expires_at_ms() => {
                 if self.should_refresh_early(&entry, now)
                     && let LockAttempt::Won(token) = self.try_lock(key).await
                 {
-                    return self.refresh(key, fresh_ttl, load, Some(entry), token).await;
+                    return self
+                        .refresh(lease(token), fresh_ttl, load, Some(entry))
+                        .await;
                 }
                 let lookup = Lookup {
                     entry,
@@ -226,7 +335,8 @@ impl ReadThrough {
             }
             Some(stale) => match self.try_lock(key).await {
                 LockAttempt::Won(token) => {
-                    self.refresh(key, fresh_ttl, load, Some(stale), token).await
+                    self.refresh(lease(token), fresh_ttl, load, Some(stale))
+                        .await
                 }
                 LockAttempt::Lost | LockAttempt::Failed => {
                     self.stats.record(CacheStatus::Stale);
@@ -236,38 +346,60 @@ impl ReadThrough {
                     })
                 }
             },
-            None => match self.try_lock(key).await {
-                LockAttempt::Won(token) => self.refresh(key, fresh_ttl, load, None, token).await,
-                LockAttempt::Lost => self.wait_for_winner(key, fresh_ttl, load).await,
-                LockAttempt::Failed => self.bypass(fresh_ttl, load).await,
-            },
+            None => {
+                check().await?;
+                match self.try_lock(key).await {
+                    LockAttempt::Won(token) => {
+                        self.refresh(lease(token), fresh_ttl, load, None).await
+                    }
+                    LockAttempt::Lost => self.wait_for_winner(key, fresh_ttl, load).await,
+                    LockAttempt::Failed => self.bypass(fresh_ttl, load).await,
+                }
+            }
         }
     }
 
-    /// `GET key` — as a single command, or, when the counters are due for a
-    /// flush, as a pipeline of the `GET` and the counter commands: still one
-    /// REST request.
-    async fn get_with_flush(&self, key: &str) -> Option<Reply> {
-        let get = Command::new("GET").arg(key);
-        if !self.stats.flush_due() {
-            return self.call("get", self.client.command(&get)).await;
-        }
-        let pending = self.stats.take();
-        let mut commands = vec![get];
-        commands.extend(pending.commands(&self.keys));
-        match self.call("get", self.client.pipeline(&commands)).await {
-            Some(mut replies) if !replies.is_empty() => match replies.swap_remove(0) {
-                Ok(reply) => Some(reply),
-                Err(error) => {
-                    self.failure("get", &error);
-                    None
+    /// `MGET key generation` — as a single command, or, when the counters
+    /// are due for a flush, as a pipeline of the `MGET` and the counter
+    /// commands: still one REST request.
+    async fn get_with_flush(&self, key: &str) -> Option<Fetched> {
+        let get = Command::new("MGET").arg(key).arg(self.keys.generation());
+        let reply = if !self.stats.flush_due() {
+            self.call("get", self.client.command(&get)).await?
+        } else {
+            let pending = self.stats.take();
+            let mut commands = vec![get];
+            commands.extend(pending.commands(&self.keys));
+            match self.call("get", self.client.pipeline(&commands)).await {
+                Some(mut replies) if !replies.is_empty() => match replies.swap_remove(0) {
+                    Ok(reply) => reply,
+                    Err(error) => {
+                        self.failure("get", &error);
+                        return None;
+                    }
+                },
+                _ => {
+                    self.stats.restore(pending);
+                    return None;
                 }
-            },
-            _ => {
-                self.stats.restore(pending);
-                None
             }
-        }
+        };
+        let Some([value, generation]) = reply
+            .into_array()
+            .and_then(|a| <[Reply; 2]>::try_from(a).ok())
+        else {
+            self.failure(
+                "get",
+                &UpstashError::Decode("MGET did not answer two values".into()),
+            );
+            return None;
+        };
+        let generation = Token::from_reply(generation.as_str());
+        self.observe(&generation);
+        Some(Fetched {
+            value: self.decode(key, value),
+            generation,
+        })
     }
 
     /// Decodes a GET reply; a corrupt value counts as a miss (and is overwritten by the refresh).
@@ -317,14 +449,14 @@ impl ReadThrough {
             .arg(token)
     }
 
-    /// The lock winner: read storage, store the value and release the lock in one pipeline.
+    /// The lock winner: read storage, then store the value and release the
+    /// lock in one pipeline (the store script checks the lease).
     async fn refresh<F, Fut>(
         &self,
-        key: &str,
+        lease: Lease<'_>,
         fresh_ttl: Duration,
         load: F,
         stale: Option<Arc<Envelope>>,
-        token: String,
     ) -> Result<Lookup, StorageError>
     where
         F: FnOnce() -> Fut,
@@ -333,74 +465,91 @@ impl ReadThrough {
         let started = Instant::now();
         let loaded = load().await;
         let delta = started.elapsed();
-        let (entry, retention) = match loaded {
-            Ok(body) => {
-                let entry = Envelope {
-                    stored_at_ms: now_ms(),
-                    fresh_ttl,
-                    delta,
-                    kind: EntryKind::Value,
-                    body,
-                };
-                (entry, self.config.retention(fresh_ttl))
-            }
-            Err(error) if error.is_not_found() => {
-                let entry = Envelope {
-                    stored_at_ms: now_ms(),
-                    fresh_ttl: self.config.ttl_not_found,
-                    delta,
-                    kind: EntryKind::NotFound,
-                    body: String::new(),
-                };
-                (entry, self.config.ttl_not_found)
-            }
+        let body = match loaded {
+            Ok(body) => body,
             Err(error) => {
-                let release = self.release(key, &token);
+                let release = self.release(lease.key, &lease.token);
                 let _ = self.call("unlock", self.client.command(&release)).await;
-                return match stale {
-                    Some(entry) => {
-                        // An early (XFetch) refresh still holds a fresh value: a hit.
-                        let status = if now_ms() < entry.expires_at_ms() {
-                            CacheStatus::Hit
-                        } else {
-                            CacheStatus::Stale
-                        };
-                        tracing::warn!(
-                            cache_key = key,
-                            error_kind = error.kind(),
-                            "storage failed; serving the cached value"
-                        );
-                        self.stats.record(status);
-                        Ok(Lookup { entry, status })
-                    }
-                    None => Err(error),
-                };
+                return self.serve_after_failed_load(lease.key, error, stale);
             }
+        };
+        let entry = Envelope {
+            stored_at_ms: now_ms(),
+            fresh_ttl,
+            delta,
+            body,
         };
         self.stats.record(CacheStatus::Miss);
         let pending = self.stats.take();
-        let mut commands = vec![
-            Command::new("SET")
-                .arg(key)
-                .arg(entry.encode())
-                .arg("PX")
-                .arg(retention.as_millis().max(1) as u64),
-            self.release(key, &token),
-        ];
+        let mut commands = vec![self.store_command(&lease, &entry)];
         commands.extend(pending.commands(&self.keys));
-        if self
-            .call("store", self.client.pipeline(&commands))
-            .await
-            .is_none()
-        {
-            self.stats.restore(pending);
+        match self.call("store", self.client.pipeline(&commands)).await {
+            None => self.stats.restore(pending),
+            Some(replies) => {
+                let stored = replies.first().and_then(|r| r.as_ref().ok()?.as_int());
+                if stored != Some(1) {
+                    tracing::info!(
+                        cache_key = lease.key,
+                        "value not cached: the data was invalidated while it was read"
+                    );
+                    // Served once to this request; never kept in L1.
+                    return Ok(Lookup {
+                        entry: Arc::new(entry),
+                        status: CacheStatus::Miss,
+                    });
+                }
+            }
         }
         let lookup = Lookup {
             entry: Arc::new(entry),
             status: CacheStatus::Miss,
         };
-        self.remember(key, &lookup);
+        self.remember(lease.key, &lookup);
         Ok(lookup)
+    }
+
+    /// The store script call of a refresh.
+    fn store_command(&self, lease: &Lease<'_>, entry: &Envelope) -> Command {
+        let retention = self.config.retention(entry.fresh_ttl);
+        Command::new("EVAL")
+            .arg(STORE_SCRIPT)
+            .arg(3)
+            .arg(lease.key)
+            .arg(self.keys.lock_for(lease.key))
+            .arg(self.keys.generation())
+            .arg(lease.token.as_str())
+            .arg(lease.generation.as_script_arg().unwrap_or(""))
+            .arg(entry.encode())
+            .arg(retention.as_millis().max(1) as u64)
+    }
+
+    /// A refresh whose storage read failed: the cached value if there is one.
+    fn serve_after_failed_load(
+        &self,
+        key: &str,
+        error: StorageError,
+        stale: Option<Arc<Envelope>>,
+    ) -> Result<Lookup, StorageError> {
+        let Some(entry) = stale else {
+            return Err(error);
+        };
+        if error.is_not_found() {
+            // The symbol was removed from the data set after its value was cached.
+            return Err(error);
+        }
+        // An early (XFetch) refresh still holds a fresh value: a hit.
+        let status = if now_ms() < entry.expires_at_ms() {
+            CacheStatus::Hit
+        } else {
+            CacheStatus::Stale
+        };
+        tracing::warn!(
+            cache_key = key,
+            error_kind = error.kind(),
+            "storage failed; serving the cached value"
+        );
+        self.stats.record(status);
+        Ok(Lookup { entry, status })
     }
 
     /// A miss that lost the lock: poll briefly for the winner's value, then read storage.
@@ -466,7 +615,6 @@ impl ReadThrough {
                 stored_at_ms: now_ms(),
                 fresh_ttl,
                 delta: started.elapsed(),
-                kind: EntryKind::Value,
                 body,
             }),
             status: CacheStatus::Bypass,

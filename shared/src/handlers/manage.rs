@@ -109,13 +109,18 @@ pub async fn cache_warm(
     .await
 }
 
-/// True when a pass-through body is an API Gateway / Function URL event.
-fn is_http_event(body: &Body) -> bool {
-    let value: serde_json::Value = match body {
+/// A request body as JSON (`null` when empty or not JSON).
+pub(super) fn body_json(body: &Body) -> serde_json::Value {
+    match body {
         Body::Text(text) => serde_json::from_str(text).unwrap_or_default(),
         Body::Binary(bytes) => serde_json::from_slice(bytes).unwrap_or_default(),
         _ => serde_json::Value::Null,
-    };
+    }
+}
+
+/// True when a pass-through body is an API Gateway / Function URL event.
+pub(super) fn is_http_event(body: &Body) -> bool {
+    let value = body_json(body);
     [
         "requestContext",
         "httpMethod",
@@ -127,14 +132,14 @@ fn is_http_event(body: &Body) -> bool {
     .any(|key| value.get(key).is_some())
 }
 
-fn enabled(service: &StockDataService) -> Result<&ReadThrough, ApiError> {
+pub(super) fn enabled(service: &StockDataService) -> Result<&ReadThrough, ApiError> {
     service
         .cache()
         .map(|c| c.as_ref())
         .ok_or_else(|| ApiError::cache_unavailable("the cache is disabled"))
 }
 
-fn cache_failed(error: crate::upstash::UpstashError) -> ApiError {
+pub(super) fn cache_failed(error: crate::upstash::UpstashError) -> ApiError {
     tracing::error!(
         error_kind = error.kind(),
         "management call to the cache failed"
@@ -142,7 +147,7 @@ fn cache_failed(error: crate::upstash::UpstashError) -> ApiError {
     ApiError::cache_unavailable(format!("the cache did not answer ({})", error.kind()))
 }
 
-async fn answer(
+pub(super) async fn answer(
     work: impl std::future::Future<Output = Result<serde_json::Value, ApiError>>,
 ) -> Response<Body> {
     match work.await {

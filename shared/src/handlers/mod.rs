@@ -1,11 +1,13 @@
 //! The request handlers, one per endpoint. Function binaries call these;
 //! tests call them in-process with events from every source.
 
+mod invalidate;
 mod manage;
 mod read;
 
 use lambda_http::{Body, Request, Response};
 
+pub use invalidate::cache_invalidate;
 pub use manage::{cache_clear, cache_stats, cache_warm};
 pub use read::{latest_price, recent_data, symbol_info, symbols};
 
@@ -54,6 +56,11 @@ pub const CACHE_STATS_RESET: Route = Route {
     template: "/v1/cache/stats/reset",
     method: "POST",
 };
+/// `POST /v1/cache/invalidate` (admin): `{"symbols":[…]}` and/or `{"objects":[…]}`.
+pub const CACHE_INVALIDATE: Route = Route {
+    template: "/v1/cache/invalidate",
+    method: "POST",
+};
 /// `POST /v1/cache/warm` (admin).
 pub const CACHE_WARM: Route = Route {
     template: "/v1/cache/warm",
@@ -73,6 +80,7 @@ pub const ROUTES: &[(&str, Route)] = &[
     ("cache-stats", CACHE_STATS),
     ("cache-stats", CACHE_STATS_RESET),
     ("cache-warmer", CACHE_WARM),
+    ("cache-invalidate", CACHE_INVALIDATE),
 ];
 
 /// Maps a service error to its API error, logging failures (not 404s).

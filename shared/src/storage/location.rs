@@ -43,6 +43,9 @@ pub struct StorageLocation {
     pub store: Arc<dyn ObjectStore>,
     /// Prefix inside the store (may be empty).
     pub prefix: Path,
+    /// The bucket of `gs://` and `s3://` locations (change events of other
+    /// buckets are ignored); `None` for local folders and memory.
+    pub bucket: Option<String>,
 }
 
 impl StorageLocation {
@@ -72,6 +75,7 @@ impl StorageLocation {
                 backend: Backend::Memory,
                 store: Arc::new(InMemory::new()),
                 prefix: url_prefix(&url)?,
+                bucket: None,
             }),
             "gs" => {
                 let bucket = bucket_of(&url)?;
@@ -84,6 +88,7 @@ impl StorageLocation {
                     backend: Backend::Gcs,
                     store: Arc::new(store),
                     prefix: url_prefix(&url)?,
+                    bucket: Some(bucket.to_string()),
                 })
             }
             "s3" => {
@@ -97,6 +102,7 @@ impl StorageLocation {
                     backend: Backend::S3,
                     store: Arc::new(store),
                     prefix: url_prefix(&url)?,
+                    bucket: Some(bucket.to_string()),
                 })
             }
             other => Err(LocationError::UnsupportedScheme(other.to_string())),
@@ -109,6 +115,7 @@ impl StorageLocation {
             backend: Backend::Memory,
             store,
             prefix: Path::parse(prefix).map_err(|e| LocationError::Invalid(e.to_string()))?,
+            bucket: None,
         })
     }
 
@@ -132,6 +139,7 @@ impl StorageLocation {
             backend: Backend::File,
             store: Arc::new(store),
             prefix: Path::default(),
+            bucket: None,
         })
     }
 }
@@ -167,6 +175,9 @@ mod tests {
         let s3 = StorageLocation::parse("s3://bucket/some/prefix").unwrap();
         assert_eq!(s3.backend, Backend::S3);
         assert_eq!(s3.prefix.as_ref(), "some/prefix");
+        assert_eq!(s3.bucket.as_deref(), Some("bucket"));
+        assert_eq!(gcs.bucket.as_deref(), Some("my-bucket"));
+        assert_eq!(memory.bucket, None);
     }
 
     #[test]

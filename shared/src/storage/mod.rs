@@ -3,7 +3,9 @@
 //! [`StockStore`] answers every read the API needs with a bounded number of
 //! object reads: latest price and recent data (up to 365 days) read one
 //! partition, or two when the window crosses a year boundary; the manifest
-//! is read at most once per [`StoreOptions::manifest_ttl`] per container.
+//! is read at most once per [`StoreOptions::manifest_ttl`] per container,
+//! and again as soon as the container sees a new data generation (see
+//! [`crate::generation`]).
 
 mod error;
 pub mod layout;
@@ -23,6 +25,7 @@ pub use error::StorageError;
 pub use location::{Backend, LocationError, StorageLocation};
 pub use writer::{DatasetWriter, SymbolSeries};
 
+use crate::generation::{Generation, Token};
 use crate::models::{
     LatestPrice, Manifest, Partition, RecentData, SymbolInfo, SymbolList, window_start,
 };
@@ -33,7 +36,8 @@ use crate::symbol::Symbol;
 pub struct StoreOptions {
     /// Upper bound of one object read; beyond it the read fails with [`StorageError::Timeout`].
     pub timeout: Duration,
-    /// How long a container reuses the manifest it read (0 = read it every time).
+    /// How long a container reuses the manifest it read (0 = read it every
+    /// time). It is read again sooner when the data generation changes.
     pub manifest_ttl: Duration,
 }
 
@@ -46,12 +50,22 @@ impl Default for StoreOptions {
     }
 }
 
+/// A manifest kept in memory, with when it was read and the data
+/// generation seen before the read.
+#[derive(Debug)]
+struct Remembered {
+    read_at: Instant,
+    generation: Token,
+    manifest: Arc<Manifest>,
+}
+
 /// Reads the data set at one [`StorageLocation`].
 #[derive(Debug)]
 pub struct StockStore {
     location: StorageLocation,
     options: StoreOptions,
-    manifest: Mutex<Option<(Instant, Arc<Manifest>)>>,
+    manifest: Mutex<Option<Remembered>>,
+    generation: Arc<Generation>,
     reads: AtomicU64,
     busy_micros: AtomicU64,
 }
@@ -63,6 +77,7 @@ impl StockStore {
             location,
             options,
             manifest: Mutex::new(None),
+            generation: Generation::new(),
             reads: AtomicU64::new(0),
             busy_micros: AtomicU64::new(0),
         }
@@ -71,6 +86,12 @@ impl StockStore {
     /// The location read from.
     pub fn location(&self) -> &StorageLocation {
         &self.location
+    }
+
+    /// The data generation this store's remembered manifest is checked
+    /// against; the cache of the same container observes it.
+    pub fn generation(&self) -> &Arc<Generation> {
+        &self.generation
     }
 
     /// Object reads issued so far (for tests, benchmarks and metrics).
@@ -83,15 +104,12 @@ impl StockStore {
         self.busy_micros.load(Ordering::Relaxed)
     }
 
-    /// The manifest, from memory when read less than `manifest_ttl` ago.
+    /// The manifest, from memory when read less than `manifest_ttl` ago and
+    /// no newer data generation has been seen since.
     pub async fn manifest(&self) -> Result<Arc<Manifest>, StorageError> {
-        if !self.options.manifest_ttl.is_zero() {
-            let remembered = self.manifest.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((read_at, manifest)) = remembered.as_ref()
-                && read_at.elapsed() < self.options.manifest_ttl
-            {
-                return Ok(manifest.clone());
-            }
+        let generation = self.generation.current();
+        if let Some(manifest) = self.remembered(&generation) {
+            return Ok(manifest);
         }
         let path = layout::manifest_path(&self.location.prefix);
         let mut manifest: Manifest = self
@@ -101,10 +119,26 @@ impl StockStore {
         manifest.sort();
         let manifest = Arc::new(manifest);
         if !self.options.manifest_ttl.is_zero() {
-            *self.manifest.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some((Instant::now(), manifest.clone()));
+            *self.manifest.lock().unwrap_or_else(|e| e.into_inner()) = Some(Remembered {
+                read_at: Instant::now(),
+                generation,
+                manifest: manifest.clone(),
+            });
         }
         Ok(manifest)
+    }
+
+    /// The remembered manifest if it is still usable under `generation`.
+    fn remembered(&self, generation: &Token) -> Option<Arc<Manifest>> {
+        if self.options.manifest_ttl.is_zero() {
+            return None;
+        }
+        let remembered = self.manifest.lock().unwrap_or_else(|e| e.into_inner());
+        remembered
+            .as_ref()
+            .filter(|r| r.read_at.elapsed() < self.options.manifest_ttl)
+            .filter(|r| r.generation == *generation)
+            .map(|r| r.manifest.clone())
     }
 
     /// Every symbol, sorted.
@@ -115,6 +149,17 @@ impl StockStore {
             count: symbols.len(),
             symbols,
         })
+    }
+
+    /// [`StorageError::SymbolNotFound`] when the manifest does not list
+    /// `symbol`. Reads the manifest only when this store remembers it (so
+    /// the reads that follow use the same copy); with `manifest_ttl` 0 it
+    /// answers `Ok` without reading and the read that follows finds out.
+    pub async fn check_listed(&self, symbol: &Symbol) -> Result<(), StorageError> {
+        if self.options.manifest_ttl.is_zero() {
+            return Ok(());
+        }
+        self.symbol_info(symbol).await.map(|_| ())
     }
 
     /// The manifest entry of `symbol`.

@@ -137,7 +137,11 @@ impl Env {
             timeout,
         })
         .expect("Upstash client");
-        let cache = Arc::new(ReadThrough::new(client.clone(), config.clone()));
+        let cache = Arc::new(ReadThrough::new(
+            client.clone(),
+            config.clone(),
+            store.generation().clone(),
+        ));
         Node {
             service: StockDataService::new(store.clone(), Some(cache), config.clone()),
             client: Some(client),
