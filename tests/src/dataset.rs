@@ -2,7 +2,7 @@
 
 use chrono::{Datelike, NaiveDate, Weekday};
 use object_store::{ObjectStoreExt, PutPayload};
-use shared::models::{DailyBar, Manifest, SymbolInfo};
+use shared::models::{DailyBar, Manifest, Partition, SymbolInfo};
 use shared::storage::{DatasetWriter, StorageLocation, SymbolSeries, layout};
 use shared::symbol::Symbol;
 
@@ -84,6 +84,85 @@ pub async fn seed(location: &StorageLocation) {
         .unwrap();
     writer
         .write_manifest(Manifest { symbols: infos })
+        .await
+        .unwrap();
+}
+
+/// Appends `bar` (a date after the symbol's last one, in its last year) to
+/// `symbol`'s last partition and updates its manifest entry: a daily update
+/// written as an outside pipeline would (partition first, manifest last).
+pub async fn append_bar(location: &StorageLocation, symbol: &str, bar: DailyBar) {
+    let sym = Symbol::parse(symbol).unwrap();
+    let mut manifest = read_manifest(location).await;
+    let entry = manifest
+        .symbols
+        .iter_mut()
+        .find(|e| e.symbol == symbol)
+        .expect("symbol listed");
+    let path = layout::partition_path(&location.prefix, &sym, entry.last_date.year());
+    let bytes = location
+        .store
+        .get(&path)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let mut partition: Partition = serde_json::from_slice(&bytes).unwrap();
+    entry.last_date = bar.date;
+    entry.data_points += 1;
+    partition.data_points.push(bar);
+    put_json(location, &path, &partition).await;
+    put_json(
+        location,
+        &layout::manifest_path(&location.prefix),
+        &manifest,
+    )
+    .await;
+}
+
+/// Lists a new symbol with `bars` (one year): partition first, manifest last.
+pub async fn add_symbol(location: &StorageLocation, symbol: &str, bars: Vec<DailyBar>) {
+    let writer = DatasetWriter::new(location.clone());
+    let info = writer
+        .write_symbol(SymbolSeries {
+            symbol: Symbol::parse(symbol).unwrap(),
+            name: format!("{symbol} Corp."),
+            exchange: "NYSE".into(),
+            currency: "USD".into(),
+            bars,
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let mut manifest = read_manifest(location).await;
+    manifest.symbols.push(info);
+    writer.write_manifest(manifest).await.unwrap();
+}
+
+/// The manifest as stored.
+pub async fn read_manifest(location: &StorageLocation) -> Manifest {
+    let path = layout::manifest_path(&location.prefix);
+    let bytes = location
+        .store
+        .get(&path)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+async fn put_json<T: serde::Serialize>(
+    location: &StorageLocation,
+    path: &object_store::path::Path,
+    value: &T,
+) {
+    let body = serde_json::to_vec(value).unwrap();
+    location
+        .store
+        .put(path, PutPayload::from(body))
         .await
         .unwrap();
 }

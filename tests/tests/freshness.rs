@@ -1,0 +1,323 @@
+//! Freshness after updates, against the real Redis through upstash-local:
+//! no stale sets (a storage read paused across an invalidation never caches
+//! its old value), no resurrection from a remembered manifest, staleness
+//! bounded by `CACHE_L1_TTL_S` in every container, untouched symbols stay
+//! cached, and what one invalidation costs.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use integration_tests::backends::{BackendKind, TestStore, seeded};
+use integration_tests::containers::{Container, container, test_cache_config};
+use integration_tests::dataset::{add_symbol, append_bar, bars};
+use integration_tests::events::{Req, Source};
+use integration_tests::probe_store::ProbeStore;
+use integration_tests::upstash::{self, redis_keys, unique_prefix};
+use integration_tests::{json_body, latest, x_cache};
+use lambda_http::{Body, Response};
+use shared::admin::{AdminConfig, WarmConfig};
+use shared::cache::invalidate::invalidate;
+use shared::cache::{CacheConfig, Invalidation};
+use shared::handlers::{self, SYMBOL_INFO, SYMBOLS};
+use shared::models::DailyBar;
+use shared::secret::Secret;
+use shared::storage::{StockStore, StorageLocation, StoreOptions};
+use shared::symbol::Symbol;
+
+const ADMIN: &str = "freshness-admin-token-0123";
+/// The close of the bar every update appends to AAPL.
+const NEW_CLOSE: f64 = 999.5;
+
+fn admin() -> AdminConfig {
+    AdminConfig {
+        token: Some(Secret::from(ADMIN)),
+        stats_public: false,
+    }
+}
+
+/// Containers remember the manifest, as in production (60 s).
+fn remembering() -> StoreOptions {
+    StoreOptions {
+        timeout: Duration::from_secs(5),
+        manifest_ttl: Duration::from_secs(60),
+    }
+}
+
+fn new_bar() -> DailyBar {
+    DailyBar {
+        date: "2013-03-04".parse().unwrap(),
+        open: 990.0,
+        high: 1001.0,
+        low: 989.0,
+        close: NEW_CLOSE,
+        volume: 4242,
+    }
+}
+
+/// A container with its own storage reader (own manifest memory) over `location`.
+fn own_container(url: &str, location: &StorageLocation, config: CacheConfig) -> Container {
+    let store = Arc::new(StockStore::new(location.clone(), remembering()));
+    container(url, store, config)
+}
+
+fn close_of(response: &Response<Body>) -> f64 {
+    json_body(response)["close"].as_f64().unwrap_or(f64::NAN)
+}
+
+async fn info(c: &Container, symbol: &str) -> Response<Body> {
+    let req =
+        Req::get(SYMBOL_INFO.template, &format!("/v1/symbols/{symbol}")).request(Source::HttpApi);
+    handlers::symbol_info(&c.service, req).await
+}
+
+async fn list(c: &Container) -> Response<Body> {
+    handlers::symbols(
+        &c.service,
+        Req::get(SYMBOLS.template, "/v1/symbols").request(Source::HttpApi),
+    )
+    .await
+}
+
+fn admin_post(template: &'static str, path: &str) -> Req {
+    Req::get(template, path)
+        .method("POST")
+        .header("Authorization", &format!("Bearer {ADMIN}"))
+}
+
+/// The ways an update reaches the cache.
+#[derive(Clone, Copy, Debug)]
+enum Invalidator {
+    /// `POST /v1/cache/clear/AAPL`.
+    ClearSymbol,
+    /// `POST /v1/cache/clear`.
+    ClearAll,
+    /// What `stockdata import` sends after it wrote (shared::cache::invalidate).
+    Import,
+    /// `POST /v1/cache/invalidate` naming the changed object.
+    InvalidateRoute,
+    /// An S3 "Object Created" event from EventBridge to `cache-invalidate`.
+    S3Event,
+}
+
+const INVALIDATORS: [Invalidator; 5] = [
+    Invalidator::ClearSymbol,
+    Invalidator::ClearAll,
+    Invalidator::Import,
+    Invalidator::InvalidateRoute,
+    Invalidator::S3Event,
+];
+
+impl Invalidator {
+    /// Runs the invalidation of AAPL's update through `operator`'s handlers.
+    async fn run(self, operator: &Container, prefix: &str) {
+        let service = &operator.service;
+        let response = match self {
+            Invalidator::ClearSymbol => {
+                let req = admin_post("/v1/cache/clear/{symbol}", "/v1/cache/clear/AAPL");
+                handlers::cache_clear(service, &admin(), req.request(Source::HttpApi)).await
+            }
+            Invalidator::ClearAll => {
+                let req = admin_post("/v1/cache/clear", "/v1/cache/clear");
+                handlers::cache_clear(service, &admin(), req.request(Source::HttpApi)).await
+            }
+            Invalidator::Import => {
+                let what = Invalidation::symbol(Symbol::parse("AAPL").unwrap());
+                invalidate(operator.cache(), &what).await.unwrap();
+                return;
+            }
+            Invalidator::InvalidateRoute => {
+                let body = format!(r#"{{"objects":["{prefix}/daily/AAPL/2013.json"]}}"#);
+                let req = admin_post("/v1/cache/invalidate", "/v1/cache/invalidate").body(&body);
+                handlers::cache_invalidate(service, &admin(), req.request(Source::HttpApi)).await
+            }
+            Invalidator::S3Event => {
+                let event = serde_json::json!({
+                    "version": "0",
+                    "source": "aws.s3",
+                    "detail-type": "Object Created",
+                    "detail": {
+                        "bucket": {"name": "stock-data"},
+                        "object": {"key": format!("{prefix}/daily/AAPL/2013.json")}
+                    }
+                });
+                let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+                handlers::cache_invalidate(service, &admin(), request).await
+            }
+        };
+        assert_eq!(response.status(), 200, "{self:?}: {}", json_body(&response));
+    }
+}
+
+/// The read whose storage access is paused.
+#[derive(Clone, Copy, Debug)]
+enum PausedRead {
+    /// A miss: the lock winner reads storage.
+    Miss,
+    /// A stale value: the lock winner refreshes it.
+    StaleRefresh,
+    /// The warmer reads storage for a missing value.
+    Warmer,
+}
+
+const PAUSED_READS: [PausedRead; 3] = [
+    PausedRead::Miss,
+    PausedRead::StaleRefresh,
+    PausedRead::Warmer,
+];
+
+async fn memory(test: &str) -> TestStore {
+    seeded(BackendKind::Memory, test).await.expect("memory")
+}
+
+/// Pauses a storage read of AAPL, updates AAPL in storage and invalidates
+/// while it is paused, resumes: nothing read before the update may be
+/// cached, and the next request reads the new data.
+async fn paused_read_across_invalidation(read: PausedRead, invalidator: Invalidator) {
+    let server = upstash::start().await;
+    let data = memory("paused").await;
+    let prefix = unique_prefix("paused");
+    let probe = ProbeStore::new(data.location.store.clone());
+    let probed = StorageLocation::from_store(probe.clone(), data.location.prefix.as_ref()).unwrap();
+    let mut config = test_cache_config(&prefix);
+    config.ttl_latest_price = Duration::from_secs(1);
+    config.stale_grace = Some(Duration::from_secs(60));
+    let reader = Arc::new(own_container(&server.url(), &probed, config.clone()));
+    let operator = own_container(&server.url(), &data.location, config);
+    let what = format!("{read:?} × {invalidator:?}");
+
+    // Old data in the reader's memory (manifest) and, for a stale refresh, in Redis.
+    assert_eq!(latest(&reader, "AAPL").await.status(), 200, "{what}");
+    let key = format!("{prefix}price:latest:AAPL");
+    if !matches!(read, PausedRead::StaleRefresh) {
+        let mut conn = upstash::redis_conn().await;
+        let _: () = redis::cmd("DEL")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    } else {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+    }
+
+    probe.pause_reads_of("daily/AAPL/");
+    let paused = {
+        let reader = reader.clone();
+        tokio::spawn(async move {
+            match read {
+                PausedRead::Warmer => {
+                    let warm = WarmConfig {
+                        symbols: vec![Symbol::parse("AAPL").unwrap()],
+                        top_n: 0,
+                        concurrency: 4,
+                    };
+                    let req = lambda_http::request::from_str(r#"{"source":"aws.events"}"#).unwrap();
+                    handlers::cache_warm(&reader.service, &admin(), &warm, req)
+                        .await
+                        .status()
+                }
+                _ => latest(&reader, "AAPL").await.status(),
+            }
+        })
+    };
+    probe.wait_until_held(1).await;
+    append_bar(&data.location, "AAPL", new_bar()).await;
+    invalidator
+        .run(&operator, data.location.prefix.as_ref())
+        .await;
+    probe.resume();
+    assert_eq!(
+        paused.await.unwrap(),
+        200,
+        "{what}: the paused read answered"
+    );
+
+    assert!(
+        redis_keys(&key).await.is_empty(),
+        "{what}: a value read before the update was cached after it"
+    );
+    let next = latest(&reader, "AAPL").await;
+    assert_eq!(x_cache(&next), "MISS", "{what}");
+    assert_eq!(
+        close_of(&next),
+        NEW_CLOSE,
+        "{what}: the next request reads the update"
+    );
+    assert_eq!(x_cache(&latest(&reader, "AAPL").await), "HIT", "{what}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_read_paused_across_an_invalidation_caches_old_data() {
+    for read in PAUSED_READS {
+        for invalidator in INVALIDATORS {
+            paused_read_across_invalidation(read, invalidator).await;
+        }
+    }
+}
+
+/// Two warm containers, an update with a new symbol, the import's
+/// invalidation: after `CACHE_L1_TTL_S` every container answers the new
+/// latest price, info, list and the new symbol; untouched symbols stay cached.
+async fn every_container_sees_the_update(l1_ttl: Duration) {
+    let server = upstash::start().await;
+    let data = memory("two-containers").await;
+    let prefix = unique_prefix("two-containers");
+    let mut config = test_cache_config(&prefix);
+    config.l1_ttl = l1_ttl;
+    let a = own_container(&server.url(), &data.location, config.clone());
+    let b = own_container(&server.url(), &data.location, config.clone());
+    for c in [&a, &b] {
+        assert_eq!(latest(c, "AAPL").await.status(), 200);
+        assert_eq!(latest(c, "FB").await.status(), 200);
+        assert_eq!(info(c, "AAPL").await.status(), 200);
+        assert_eq!(list(c).await.status(), 200);
+        assert_eq!(latest(c, "NEWCO").await.status(), 404, "not listed yet");
+        assert_eq!(info(c, "NEWCO").await.status(), 404);
+    }
+
+    append_bar(&data.location, "AAPL", new_bar()).await;
+    add_symbol(&data.location, "NEWCO", bars("2013-02-25", "2013-03-01")).await;
+    let what = Invalidation {
+        symbols: ["AAPL", "NEWCO"].map(|s| Symbol::parse(s).unwrap()).into(),
+        symbol_list: true,
+        all_symbol_info: false,
+    };
+    let sent = a.client.requests_sent();
+    let done = invalidate(a.cache(), &what).await.unwrap();
+    assert_eq!(done.requests, 1, "one invalidation, one REST request");
+    assert_eq!(a.client.requests_sent() - sent, 1);
+
+    // Values a container holds in L1 may be served until their L1 time is up.
+    tokio::time::sleep(l1_ttl + Duration::from_millis(20)).await;
+    for (name, c) in [("a", &a), ("b", &b)] {
+        assert_eq!(close_of(&latest(c, "AAPL").await), NEW_CLOSE, "{name}");
+        let aapl = json_body(&info(c, "AAPL").await);
+        assert_eq!(aapl["last_date"], "2013-03-04", "{name}: {aapl}");
+        assert_eq!(latest(c, "NEWCO").await.status(), 200, "{name}: new symbol");
+        assert_eq!(info(c, "NEWCO").await.status(), 200, "{name}");
+        let symbols = json_body(&list(c).await);
+        assert!(
+            symbols["symbols"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s == "NEWCO"),
+            "{name}: {symbols}"
+        );
+        let fb = latest(c, "FB").await;
+        assert_ne!(
+            x_cache(&fb),
+            "MISS",
+            "{name}: FB was not touched and stays cached"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_container_serves_the_update_after_the_l1_ttl() {
+    every_container_sees_the_update(Duration::from_secs(1)).await;
+}
+
+#[tokio::test]
+async fn without_l1_every_container_serves_the_update_at_once() {
+    every_container_sees_the_update(Duration::ZERO).await;
+}
