@@ -1,5 +1,6 @@
 //! Turning `STORAGE_URL` into an object store and a prefix.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use object_store::{ObjectStore, memory::InMemory, path::Path};
@@ -43,6 +44,9 @@ pub struct StorageLocation {
     pub store: Arc<dyn ObjectStore>,
     /// Prefix inside the store (may be empty).
     pub prefix: Path,
+    /// The folder of a local location (`None` for other backends); imports
+    /// lock a file in it.
+    pub local_root: Option<PathBuf>,
 }
 
 impl StorageLocation {
@@ -72,6 +76,7 @@ impl StorageLocation {
                 backend: Backend::Memory,
                 store: Arc::new(InMemory::new()),
                 prefix: url_prefix(&url)?,
+                local_root: None,
             }),
             "gs" => {
                 let bucket = bucket_of(&url)?;
@@ -84,6 +89,7 @@ impl StorageLocation {
                     backend: Backend::Gcs,
                     store: Arc::new(store),
                     prefix: url_prefix(&url)?,
+                    local_root: None,
                 })
             }
             "s3" => {
@@ -97,6 +103,7 @@ impl StorageLocation {
                     backend: Backend::S3,
                     store: Arc::new(store),
                     prefix: url_prefix(&url)?,
+                    local_root: None,
                 })
             }
             other => Err(LocationError::UnsupportedScheme(other.to_string())),
@@ -109,6 +116,7 @@ impl StorageLocation {
             backend: Backend::Memory,
             store,
             prefix: Path::parse(prefix).map_err(|e| LocationError::Invalid(e.to_string()))?,
+            local_root: None,
         })
     }
 
@@ -132,6 +140,7 @@ impl StorageLocation {
             backend: Backend::File,
             store: Arc::new(store),
             prefix: Path::default(),
+            local_root: Some(absolute),
         })
     }
 }
