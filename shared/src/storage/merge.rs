@@ -570,7 +570,10 @@ async fn try_merge_symbol(
     let mut rows = RowCounts::default();
     let mut inserted_by_year: BTreeMap<i32, Vec<NaiveDate>> = BTreeMap::new();
     for (year, bars) in &p.years {
-        let old = state.remove(year).map(|p| p.data_points).unwrap_or_default();
+        let old = state
+            .remove(year)
+            .map(|p| p.data_points)
+            .unwrap_or_default();
         let (merged, inserted) = merge_bars(old, bars, ours, &mut rows);
         inserted_by_year.insert(*year, inserted);
         state.insert(
@@ -1047,7 +1050,6 @@ async fn scan_symbol(
     Ok(range_of(partitions.iter().flatten().map(|p| &p.value)))
 }
 
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -1162,7 +1164,11 @@ mod tests {
     async fn inserts_a_new_day_and_keeps_everything_else() {
         let location = seeded().await;
         let before = snapshot(&location).await;
-        let report = merge(&location, vec![update("AAA", vec![bar("2013-01-04", 15.0)])]).await;
+        let report = merge(
+            &location,
+            vec![update("AAA", vec![bar("2013-01-04", 15.0)])],
+        )
+        .await;
         assert_eq!(report.touched, [sym("AAA")]);
         assert!(!report.symbol_set_changed);
         assert_eq!(
@@ -1204,7 +1210,11 @@ mod tests {
     #[tokio::test]
     async fn correction_replaces_the_bar_and_keeps_the_count() {
         let location = seeded().await;
-        let report = merge(&location, vec![update("AAA", vec![bar("2013-01-02", 99.0)])]).await;
+        let report = merge(
+            &location,
+            vec![update("AAA", vec![bar("2013-01-02", 99.0)])],
+        )
+        .await;
         assert_eq!(
             (
                 report.rows_inserted,
@@ -1225,16 +1235,30 @@ mod tests {
     #[tokio::test]
     async fn backfill_of_a_years_last_bar_relinks_the_next_year() {
         let location = seeded().await;
-        let report = merge(&location, vec![update("AAA", vec![bar("2011-12-31", 12.5)])]).await;
+        let report = merge(
+            &location,
+            vec![update("AAA", vec![bar("2011-12-31", 12.5)])],
+        )
+        .await;
         assert_eq!(
             report.partitions_written,
             ["data/daily/AAA/2011.json", "data/daily/AAA/2013.json"]
         );
-        assert_eq!(partition(&location, "AAA", 2013).await.previous_close, Some(12.5));
+        assert_eq!(
+            partition(&location, "AAA", 2013).await.previous_close,
+            Some(12.5)
+        );
         assert_eq!(partition(&location, "AAA", 2011).await.previous_close, None);
         // A correction of that last bar relinks again.
-        merge(&location, vec![update("AAA", vec![bar("2011-12-31", 7.25)])]).await;
-        assert_eq!(partition(&location, "AAA", 2013).await.previous_close, Some(7.25));
+        merge(
+            &location,
+            vec![update("AAA", vec![bar("2011-12-31", 7.25)])],
+        )
+        .await;
+        assert_eq!(
+            partition(&location, "AAA", 2013).await.previous_close,
+            Some(7.25)
+        );
         assert_eq!(manifest(&location).await.get("AAA").unwrap().data_points, 5);
     }
 
@@ -1259,9 +1283,18 @@ mod tests {
             ]
         );
         assert_eq!(partition(&location, "AAA", 2009).await.previous_close, None);
-        assert_eq!(partition(&location, "AAA", 2011).await.previous_close, Some(5.0));
-        assert_eq!(partition(&location, "AAA", 2012).await.previous_close, Some(11.0));
-        assert_eq!(partition(&location, "AAA", 2013).await.previous_close, Some(20.0));
+        assert_eq!(
+            partition(&location, "AAA", 2011).await.previous_close,
+            Some(5.0)
+        );
+        assert_eq!(
+            partition(&location, "AAA", 2012).await.previous_close,
+            Some(11.0)
+        );
+        assert_eq!(
+            partition(&location, "AAA", 2013).await.previous_close,
+            Some(20.0)
+        );
         let m = manifest(&location).await;
         let aaa = m.get("AAA").unwrap();
         assert_eq!(aaa.first_date.to_string(), "2009-05-05");
@@ -1320,12 +1353,19 @@ mod tests {
         assert_eq!(names, ["AAA", "BBB", "CCC", "DDD"]);
         let ccc = m.get("CCC").unwrap();
         assert_eq!(
-            (ccc.name.as_str(), ccc.exchange.as_str(), ccc.currency.as_str()),
+            (
+                ccc.name.as_str(),
+                ccc.exchange.as_str(),
+                ccc.currency.as_str()
+            ),
             ("CCC", DEFAULT_EXCHANGE, DEFAULT_CURRENCY)
         );
         assert_eq!(ccc.data_points, 2);
         assert_eq!(ccc.first_date.to_string(), "2013-12-31");
-        assert_eq!(partition(&location, "CCC", 2014).await.previous_close, Some(2.0));
+        assert_eq!(
+            partition(&location, "CCC", 2014).await.previous_close,
+            Some(2.0)
+        );
         let ddd = m.get("DDD").unwrap();
         assert_eq!((ddd.name.as_str(), ddd.currency.as_str()), ("Dee", "GBP"));
         // Metadata given for an existing symbol replaces its metadata.
@@ -1351,7 +1391,11 @@ mod tests {
             .write_manifest(m)
             .await
             .unwrap();
-        let report = merge(&location, vec![update("BBB", vec![bar("2015-02-02", 60.0)])]).await;
+        let report = merge(
+            &location,
+            vec![update("BBB", vec![bar("2015-02-02", 60.0)])],
+        )
+        .await;
         assert!(report.symbol_set_changed);
         let m = manifest(&location).await;
         let bbb = m.get("BBB").unwrap();
@@ -1491,7 +1535,10 @@ mod tests {
             let p = partition(&location, "AAA", 2013).await;
             assert_eq!(p.data_points.len(), 4, "round {round}: both rows kept");
         }
-        assert!(conflicts > 0, "the imports never conflicted: the test proves nothing");
+        assert!(
+            conflicts > 0,
+            "the imports never conflicted: the test proves nothing"
+        );
     }
 
     #[tokio::test]
@@ -1582,7 +1629,10 @@ mod tests {
         assert!(matches!(error, MergeError::Corrupt { .. }), "{error}");
         assert_eq!(error.written(), ["data/daily/AAA/2013.json"]);
         let message = error.to_string();
-        assert!(message.contains("data/daily/BBB/2013.json is corrupt"), "{message}");
+        assert!(
+            message.contains("data/daily/BBB/2013.json is corrupt"),
+            "{message}"
+        );
         assert!(
             message.contains("already written before the failure (1): data/daily/AAA/2013.json"),
             "{message}"

@@ -75,10 +75,9 @@ async fn run_import(args: ImportArgs) -> Result<(), String> {
         println!("  elapsed:    {:.2?}", summary.elapsed);
         return Ok(());
     }
-    let summary =
-        csv_import::merge_parsed(parsed, &location, &metadata, args.concurrency, started)
-            .await
-            .map_err(|e| e.to_string())?;
+    let summary = csv_import::merge_parsed(parsed, &location, &metadata, args.concurrency, started)
+        .await
+        .map_err(|e| e.to_string())?;
     warn_unused_metadata(&summary.unused_metadata);
     print_merge_summary(&args, &summary);
     Ok(())
@@ -110,11 +109,18 @@ fn print_merge_summary(args: &ImportArgs, summary: &MergeSummary) {
     println!("  mode:        merge");
     println!("  input:       {}", args.input.display());
     println!("  target:      {}", args.to);
-    println!("  rows:        {} accepted, {} rejected, {} duplicate dates", summary.rows, summary.rejected, summary.duplicates);
+    println!(
+        "  rows:        {} accepted, {} rejected, {} duplicate dates",
+        summary.rows, summary.rejected, summary.duplicates
+    );
     println!("  inserted:    {}", report.rows_inserted);
     println!("  replaced:    {}", report.rows_replaced);
     println!("  unchanged:   {}", report.rows_unchanged);
-    println!("  touched:     {} ({})", report.touched.len(), list(&report.touched));
+    println!(
+        "  touched:     {} ({})",
+        report.touched.len(),
+        list(&report.touched)
+    );
     println!(
         "  symbol set:  {}",
         if report.symbol_set_changed {

@@ -20,7 +20,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use shared::models::{Manifest, Partition};
 use shared::storage::{LOCK_FILE, StorageLocation};
-use stockdata::csv_import::{self, Metadata, MergeSummary, parse_csv};
+use stockdata::csv_import::{self, MergeSummary, Metadata, parse_csv};
 
 /// The delta of the reported scenario: one new day for AAPL.
 const ONE_ROW: &str = "Ticker,Date,Open,High,Low,Close,Volume\n\
@@ -83,7 +83,7 @@ async fn target(kind: Kind, test: &str) -> Option<Target> {
             (StorageLocation::parse(&url).unwrap(), Some(dir))
         }
         Kind::Memory => (
-            StorageLocation::from_store(Arc::new(InMemory::new()), "data/v1").unwrap(),
+            StorageLocation::from_store(Arc::new(Yielding(InMemory::new())), "data/v1").unwrap(),
             None,
         ),
         Kind::S3 => (s3(test).await?, None),
@@ -99,6 +99,92 @@ async fn target(kind: Kind, test: &str) -> Option<Target> {
         }
     }
     Some(Target { location, dir })
+}
+
+/// An [`InMemory`] store that yields to the scheduler before each read and
+/// write, so that imports joined on one task really interleave (a plain
+/// `InMemory` completes every call without yielding).
+#[derive(Debug)]
+struct Yielding(InMemory);
+
+impl std::fmt::Display for Yielding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Yielding({})", self.0)
+    }
+}
+
+async fn yield_some() {
+    for _ in 0..fastrand::usize(0..4) {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for Yielding {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: object_store::PutOptions,
+    ) -> object_store::Result<object_store::PutResult> {
+        yield_some().await;
+        self.0.put_opts(location, payload, opts).await
+    }
+
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: object_store::PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+        self.0.put_multipart_opts(location, opts).await
+    }
+
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: object_store::GetOptions,
+    ) -> object_store::Result<object_store::GetResult> {
+        yield_some().await;
+        self.0.get_opts(location, options).await
+    }
+
+    async fn get_ranges(
+        &self,
+        location: &Path,
+        ranges: &[std::ops::Range<u64>],
+    ) -> object_store::Result<Vec<Bytes>> {
+        self.0.get_ranges(location, ranges).await
+    }
+
+    fn delete_stream(
+        &self,
+        locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
+        self.0.delete_stream(locations)
+    }
+
+    fn list(
+        &self,
+        prefix: Option<&Path>,
+    ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>> {
+        self.0.list(prefix)
+    }
+
+    async fn list_with_delimiter(
+        &self,
+        prefix: Option<&Path>,
+    ) -> object_store::Result<object_store::ListResult> {
+        self.0.list_with_delimiter(prefix).await
+    }
+
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: object_store::CopyOptions,
+    ) -> object_store::Result<()> {
+        self.0.copy_opts(from, to, options).await
+    }
 }
 
 trait JoinPath {
@@ -125,10 +211,9 @@ async fn s3(test: &str) -> Option<StorageLocation> {
         .trim_start_matches("http://")
         .trim_end_matches('/')
         .to_string();
-    let Ok(mut stream) = std::net::TcpStream::connect_timeout(
-        &addr.parse().ok()?,
-        Duration::from_millis(500),
-    ) else {
+    let Ok(mut stream) =
+        std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_millis(500))
+    else {
         eprintln!(
             "SKIPPED s3 backend for {test}: no S3 emulator at {endpoint}. \
              Run `. scripts/lib.sh; ensure_moto` (or `moto_server -H 127.0.0.1 -p 5057`)."
@@ -149,7 +234,10 @@ async fn s3(test: &str) -> Option<StorageLocation> {
     .unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "moto CreateBucket: {answer}");
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "moto CreateBucket: {answer}"
+    );
     shared::tls::install_crypto_provider();
     let store = object_store::aws::AmazonS3Builder::new()
         .with_endpoint(&endpoint)
@@ -338,7 +426,11 @@ async fn correction_replaces_the_bar(target: &Target, kind: Kind) {
     );
     let after = snapshot(location).await;
     // Range and count are unchanged, so the manifest is not rewritten.
-    assert_eq!(changed(&before, &after), ["daily/MSFT/2013.json"], "{kind:?}");
+    assert_eq!(
+        changed(&before, &after),
+        ["daily/MSFT/2013.json"],
+        "{kind:?}"
+    );
     assert!(!report.manifest_written);
     assert_eq!(report.touched.len(), 1);
     let old = partition(&before, "MSFT", 2013);
@@ -491,6 +583,7 @@ on_every_backend!(two_racing_imports, racing_imports_lose_nothing);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn many_racing_imports_on_memory_keep_every_entry() {
+    let mut conflicts = 0;
     for round in 0..10 {
         let target = target(Kind::Memory, "many").await.unwrap();
         let location = &target.location;
@@ -504,12 +597,20 @@ async fn many_racing_imports_on_memory_keep_every_entry() {
             async move { merge_csv(location, &csv).await }
         });
         let reports = futures::future::join_all(imports).await;
+        conflicts += reports
+            .iter()
+            .filter(|r| r.report.manifest_attempts > 1)
+            .count();
         let inserted: u64 = reports.iter().map(|r| r.report.rows_inserted).sum();
         assert_eq!(inserted, 8, "round {round}");
         let m = manifest(&snapshot(location).await);
         assert_eq!(m.symbols.len(), 9, "round {round}");
         assert_eq!(m.get("AAPL").unwrap().data_points, 3274, "round {round}");
     }
+    assert!(
+        conflicts > 0,
+        "the imports never conflicted: the test proves nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -517,9 +618,10 @@ async fn replace_mode_still_rewrites_the_data_set() {
     let target = target(Kind::File, "replace").await.unwrap();
     let location = target.location.clone();
     let parsed = parse_csv(ONE_ROW.as_bytes()).unwrap();
-    let summary = csv_import::import_parsed(parsed, location, &Metadata::default(), 4, Instant::now())
-        .await
-        .unwrap();
+    let summary =
+        csv_import::import_parsed(parsed, location, &Metadata::default(), 4, Instant::now())
+            .await
+            .unwrap();
     assert_eq!(summary.partitions, 1);
     let after = snapshot(&target.location).await;
     let m = manifest(&after);
@@ -548,14 +650,30 @@ async fn cli_merges_by_default_and_replaces_on_request() {
     let before = snapshot(&target.location).await;
     std::fs::write(&input, ONE_ROW).unwrap();
     let to = root.as_os_str();
-    let out = stockdata(&["import".as_ref(), "--input".as_ref(), input.as_os_str(), "--to".as_ref(), to]);
+    let out = stockdata(&[
+        "import".as_ref(),
+        "--input".as_ref(),
+        input.as_os_str(),
+        "--to".as_ref(),
+        to,
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("1 inserted, 0 replaced, 0 unchanged"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("1 inserted, 0 replaced, 0 unchanged"),
+        "{stdout}"
+    );
     assert!(stdout.contains("  touched:     1 (AAPL)"), "{stdout}");
     assert!(stdout.contains("  symbol set:  unchanged"), "{stdout}");
     assert!(stdout.contains("  manifest:    written"), "{stdout}");
-    assert!(stdout.contains("  partitions written: 1\n    daily/AAPL/2013.json\n"), "{stdout}");
+    assert!(
+        stdout.contains("  partitions written: 1\n    daily/AAPL/2013.json\n"),
+        "{stdout}"
+    );
     let after = snapshot(&target.location).await;
     let mut expected_changed = vec!["daily/AAPL/2013.json", "delta.csv", "symbols.json"];
     expected_changed.sort();
@@ -563,17 +681,39 @@ async fn cli_merges_by_default_and_replaces_on_request() {
     assert!(root.join(LOCK_FILE).exists(), "the lock file stays (empty)");
 
     // Again: nothing to do.
-    let out = stockdata(&["import".as_ref(), "--input".as_ref(), input.as_os_str(), "--to".as_ref(), to]);
+    let out = stockdata(&[
+        "import".as_ref(),
+        "--input".as_ref(),
+        input.as_os_str(),
+        "--to".as_ref(),
+        to,
+    ]);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("0 inserted, 0 replaced, 1 unchanged"), "{stdout}");
+    assert!(
+        stdout.contains("0 inserted, 0 replaced, 1 unchanged"),
+        "{stdout}"
+    );
     assert!(stdout.contains("  partitions written: 0"), "{stdout}");
-    assert!(stdout.contains("  manifest:    unchanged, not written"), "{stdout}");
+    assert!(
+        stdout.contains("  manifest:    unchanged, not written"),
+        "{stdout}"
+    );
     assert_eq!(snapshot(&target.location).await, after);
 
     // No valid row: a clear error, nothing changes.
     let bad = root.join("bad.csv");
-    std::fs::write(&bad, "Ticker,Date,Open,High,Low,Close,Volume\nAAPL,2013-02-30,1,1,1,1,1\n").unwrap();
-    let out = stockdata(&["import".as_ref(), "--input".as_ref(), bad.as_os_str(), "--to".as_ref(), to]);
+    std::fs::write(
+        &bad,
+        "Ticker,Date,Open,High,Low,Close,Volume\nAAPL,2013-02-30,1,1,1,1,1\n",
+    )
+    .unwrap();
+    let out = stockdata(&[
+        "import".as_ref(),
+        "--input".as_ref(),
+        bad.as_os_str(),
+        "--to".as_ref(),
+        to,
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("no valid rows (1 rejected)"), "{stderr}");
@@ -602,7 +742,9 @@ async fn cli_merges_by_default_and_replaces_on_request() {
 async fn local_imports_are_serialised_by_the_file_lock() {
     let target = target(Kind::File, "lock").await.unwrap();
     let location = &target.location;
-    let held = shared::storage::ImportLock::acquire(location).await.unwrap();
+    let held = shared::storage::ImportLock::acquire(location)
+        .await
+        .unwrap();
     let merge = merge_csv(location, ONE_ROW);
     tokio::pin!(merge);
     // While another import holds the lock, this one waits.
@@ -610,7 +752,9 @@ async fn local_imports_are_serialised_by_the_file_lock() {
     assert!(waited.is_err(), "the merge must wait for the lock");
     assert!(!snapshot(location).await.is_empty());
     assert_eq!(
-        partition(&snapshot(location).await, "AAPL", 2013).data_points.len(),
+        partition(&snapshot(location).await, "AAPL", 2013)
+            .data_points
+            .len(),
         41
     );
     drop(held);
@@ -645,7 +789,10 @@ async fn s3_emulator_honours_conditional_puts() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(error, object_store::Error::Precondition { .. }), "{error}");
+    assert!(
+        matches!(error, object_store::Error::Precondition { .. }),
+        "{error}"
+    );
     let error = location
         .store
         .put_opts(
@@ -655,7 +802,10 @@ async fn s3_emulator_honours_conditional_puts() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(error, object_store::Error::AlreadyExists { .. }), "{error}");
+    assert!(
+        matches!(error, object_store::Error::AlreadyExists { .. }),
+        "{error}"
+    );
     location
         .store
         .put_opts(
@@ -665,6 +815,13 @@ async fn s3_emulator_honours_conditional_puts() {
         )
         .await
         .unwrap();
-    let now = location.store.get(&path).await.unwrap().bytes().await.unwrap();
+    let now = location
+        .store
+        .get(&path)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(now.as_ref(), b"4");
 }

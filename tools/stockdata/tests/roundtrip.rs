@@ -173,7 +173,9 @@ async fn cli_import_of_gzip_into_missing_folder() {
     assert!(output.status.success(), "{stdout}\n{stderr}");
     // The default mode merges; into an empty folder every row is new.
     assert!(
-        stdout.contains("merged 7 rows of 2 symbols: 7 inserted, 0 replaced, 0 unchanged (1 rejected"),
+        stdout.contains(
+            "merged 7 rows of 2 symbols: 7 inserted, 0 replaced, 0 unchanged (1 rejected"
+        ),
         "{stdout}"
     );
     assert!(stdout.contains("added AAPL, IBM"), "{stdout}");
