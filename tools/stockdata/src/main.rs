@@ -94,16 +94,17 @@ fn warn_unused_metadata(unused: &[String]) {
 
 fn print_merge_summary(args: &ImportArgs, summary: &MergeSummary) {
     let report = &summary.report;
+    // Symbol lists are cut after 20 names; partition paths are all listed.
     let list = |symbols: &[shared::symbol::Symbol]| {
         if symbols.is_empty() {
-            "none".to_string()
-        } else {
-            symbols
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            return "none".to_string();
         }
+        let mut names: Vec<&str> = symbols.iter().take(20).map(|s| s.as_str()).collect();
+        let more = format!("… and {} more", symbols.len().saturating_sub(20));
+        if symbols.len() > 20 {
+            names.push(&more);
+        }
+        names.join(", ")
     };
     println!("{summary}");
     println!("  mode:        merge");
