@@ -1,5 +1,6 @@
 //! Turning `STORAGE_URL` into an object store and a prefix.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use object_store::{ObjectStore, memory::InMemory, path::Path};
@@ -46,6 +47,9 @@ pub struct StorageLocation {
     /// The bucket of `gs://` and `s3://` locations (change events of other
     /// buckets are ignored); `None` for local folders and memory.
     pub bucket: Option<String>,
+    /// The folder of a local location (`None` for other backends); imports
+    /// lock a file in it.
+    pub local_root: Option<PathBuf>,
 }
 
 impl StorageLocation {
@@ -76,6 +80,7 @@ impl StorageLocation {
                 store: Arc::new(InMemory::new()),
                 prefix: url_prefix(&url)?,
                 bucket: None,
+                local_root: None,
             }),
             "gs" => {
                 let bucket = bucket_of(&url)?;
@@ -89,6 +94,7 @@ impl StorageLocation {
                     store: Arc::new(store),
                     prefix: url_prefix(&url)?,
                     bucket: Some(bucket.to_string()),
+                    local_root: None,
                 })
             }
             "s3" => {
@@ -103,6 +109,7 @@ impl StorageLocation {
                     store: Arc::new(store),
                     prefix: url_prefix(&url)?,
                     bucket: Some(bucket.to_string()),
+                    local_root: None,
                 })
             }
             other => Err(LocationError::UnsupportedScheme(other.to_string())),
@@ -116,6 +123,7 @@ impl StorageLocation {
             store,
             prefix: Path::parse(prefix).map_err(|e| LocationError::Invalid(e.to_string()))?,
             bucket: None,
+            local_root: None,
         })
     }
 
@@ -140,6 +148,7 @@ impl StorageLocation {
             store: Arc::new(store),
             prefix: Path::default(),
             bucket: None,
+            local_root: Some(absolute),
         })
     }
 }

@@ -10,6 +10,7 @@
 mod error;
 pub mod layout;
 mod location;
+mod merge;
 mod writer;
 
 use std::sync::Arc;
@@ -23,6 +24,10 @@ use serde::de::DeserializeOwned;
 
 pub use error::StorageError;
 pub use location::{Backend, LocationError, StorageLocation};
+pub use merge::{
+    DEFAULT_CURRENCY, DEFAULT_EXCHANGE, ImportLock, LOCK_FILE, MergeError, MergeOptions,
+    MergeReport, SymbolMetadata, SymbolUpdate, merge_import,
+};
 pub use writer::{DatasetWriter, SymbolSeries};
 
 use crate::generation::{Generation, Token};

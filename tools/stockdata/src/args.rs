@@ -22,7 +22,7 @@ pub const USAGE: &str = "\
 stockdata: build the stock-data storage layout (symbols.json + daily/{SYMBOL}/{YYYY}.json)
 
 USAGE:
-  stockdata import --input FILE.csv[.gz] --to STORAGE_URL [--meta FILE.csv|FILE.json] [--concurrency N]
+  stockdata import --input FILE.csv[.gz] --to STORAGE_URL [--meta FILE.csv|FILE.json] [--replace] [--concurrency N]
   stockdata synth --symbols N --years Y --to STORAGE_URL [--seed S] [--end-date YYYY-MM-DD] [--concurrency N]
   stockdata help
 
@@ -32,8 +32,18 @@ Local folders are created when missing.
 import: CSV with a header holding Ticker (or Symbol), Date, Open, High, Low, Close, Volume
         (any case, any order, extra columns ignored); gzip is detected automatically.
         --meta (alias --names): CSV with header symbol,name,exchange,currency, or a JSON
-        array of {\"symbol\",\"name\",\"exchange\",\"currency\"} objects. Missing symbols get
-        name = symbol, exchange = UNKNOWN, currency = USD.
+        array of {\"symbol\",\"name\",\"exchange\",\"currency\"} objects. New symbols without
+        metadata get name = symbol, exchange = UNKNOWN, currency = USD.
+        Default: MERGE into the existing data set, by (symbol, date): a row for a stored date
+        replaces that bar, a new date is inserted; only partitions that change are rewritten
+        (plus the next year's, when its previous_close changes), then symbols.json. Symbols
+        not in the input keep their entries; existing symbols keep their metadata unless
+        --meta lists them. Re-importing the same file writes nothing.
+        --replace: rewrite the data set from the input alone (the manifest lists only the
+        input's symbols; partitions of other symbols or years are left behind, unlisted).
+        Concurrent imports: conditional writes with retries on memory://, s3:// and gs://;
+        an exclusive file lock ({folder}/.stockdata-import.lock) on a local folder (one
+        machine; not NFS).
 synth:  deterministic random-walk data for SYN0001..SYNnnnn, weekdays only.
         Defaults: --seed 42, --end-date 2025-12-31, --concurrency 16.
 ";
@@ -60,6 +70,8 @@ pub struct ImportArgs {
     pub meta: Option<PathBuf>,
     /// Symbols written at the same time.
     pub concurrency: usize,
+    /// Rewrite the whole data set instead of merging into it.
+    pub replace: bool,
 }
 
 /// Arguments of `synth`.
@@ -101,7 +113,8 @@ struct Flags {
 }
 
 impl Flags {
-    fn parse(args: &[String], known: &[&str]) -> Result<Self, ArgsError> {
+    /// `known` flags take a value; `switches` take none (their value is "true").
+    fn parse(args: &[String], known: &[&str], switches: &[&str]) -> Result<Self, ArgsError> {
         let mut pairs = Vec::new();
         let mut iter = args.iter();
         while let Some(arg) = iter.next() {
@@ -109,7 +122,11 @@ impl Flags {
                 return err(format!("unexpected argument {arg:?}"));
             };
             let (name, value) = match flag.split_once('=') {
+                Some((name, _)) if switches.contains(&name) => {
+                    return err(format!("--{name} takes no value"));
+                }
                 Some((name, value)) => (name.to_string(), value.to_string()),
+                None if switches.contains(&flag) => (flag.to_string(), "true".to_string()),
                 None => {
                     let Some(value) = iter.next() else {
                         return err(format!("--{flag} needs a value"));
@@ -117,7 +134,7 @@ impl Flags {
                     (flag.to_string(), value.clone())
                 }
             };
-            if !known.contains(&name.as_str()) {
+            if !known.contains(&name.as_str()) && !switches.contains(&name.as_str()) {
                 return err(format!("unknown flag --{name}"));
             }
             if pairs.iter().any(|(n, _)| *n == name) {
@@ -187,10 +204,15 @@ fn wants_help(args: &[String]) -> bool {
 }
 
 fn parse_import(args: &[String]) -> Result<ImportArgs, ArgsError> {
-    let mut flags = Flags::parse(args, &["input", "to", "meta", "names", "concurrency"])?;
+    let mut flags = Flags::parse(
+        args,
+        &["input", "to", "meta", "names", "concurrency"],
+        &["replace"],
+    )?;
     let input = PathBuf::from(flags.required("input")?);
     let to = flags.required("to")?;
     let meta = flags.take(&["meta", "names"]).map(PathBuf::from);
+    let replace = flags.take(&["replace"]).is_some();
     let concurrency = positive(
         flags.number("concurrency", Some(DEFAULT_CONCURRENCY))?,
         "concurrency",
@@ -201,6 +223,7 @@ fn parse_import(args: &[String]) -> Result<ImportArgs, ArgsError> {
         to,
         meta,
         concurrency,
+        replace,
     })
 }
 
@@ -208,6 +231,7 @@ fn parse_synth(args: &[String]) -> Result<SynthArgs, ArgsError> {
     let mut flags = Flags::parse(
         args,
         &["symbols", "years", "to", "seed", "end-date", "concurrency"],
+        &[],
     )?;
     let symbols = positive(flags.number("symbols", None)?, "symbols")?;
     let years: u32 = flags.number("years", None)?;
@@ -261,8 +285,28 @@ mod tests {
                 to: "out".into(),
                 meta: Some("n.csv".into()),
                 concurrency: DEFAULT_CONCURRENCY,
+                replace: false,
             })
         );
+    }
+
+    #[test]
+    fn replace_is_a_switch_without_value() {
+        let Command::Import(import) =
+            parse(&args("import --replace --input a.csv --to out")).unwrap()
+        else {
+            panic!("not import");
+        };
+        assert!(import.replace);
+        assert_eq!(import.input, PathBuf::from("a.csv"));
+        let error = parse(&args("import --input a --to b --replace=yes"))
+            .unwrap_err()
+            .0;
+        assert!(error.contains("takes no value"), "{error}");
+        let error = parse(&args("import --input a --to b --replace --replace"))
+            .unwrap_err()
+            .0;
+        assert!(error.contains("twice"), "{error}");
     }
 
     #[test]

@@ -15,7 +15,10 @@ use chrono::NaiveDate;
 use flate2::read::MultiGzDecoder;
 use serde::Deserialize;
 use shared::models::DailyBar;
-use shared::storage::{DatasetWriter, StorageLocation, SymbolSeries};
+use shared::storage::{
+    DatasetWriter, ImportLock, MergeOptions, MergeReport, StorageLocation, SymbolMetadata,
+    SymbolSeries, SymbolUpdate, merge_import,
+};
 use shared::symbol::Symbol;
 
 use crate::output::write_symbols;
@@ -24,10 +27,10 @@ use crate::output::write_symbols;
 pub const MAX_REPORTED_REJECTS: usize = 20;
 
 /// Default exchange of a symbol missing from the metadata.
-pub const DEFAULT_EXCHANGE: &str = "UNKNOWN";
+pub const DEFAULT_EXCHANGE: &str = shared::storage::DEFAULT_EXCHANGE;
 
 /// Default currency of a symbol missing from the metadata.
-pub const DEFAULT_CURRENCY: &str = "USD";
+pub const DEFAULT_CURRENCY: &str = shared::storage::DEFAULT_CURRENCY;
 
 /// The import could not run at all (as opposed to single rejected rows).
 #[derive(Debug)]
@@ -332,6 +335,15 @@ impl Metadata {
             })
     }
 
+    /// The metadata given for `symbol`, if the file lists it.
+    pub fn given(&self, symbol: &Symbol) -> Option<SymbolMetadata> {
+        self.0.get(symbol.as_str()).map(|m| SymbolMetadata {
+            name: m.name.clone(),
+            exchange: m.exchange.clone(),
+            currency: m.currency.clone(),
+        })
+    }
+
     /// Symbols listed in the metadata, sorted.
     pub fn symbols(&self) -> Vec<String> {
         let mut symbols: Vec<String> = self.0.keys().cloned().collect();
@@ -371,8 +383,10 @@ impl std::fmt::Display for ImportSummary {
     }
 }
 
-/// Imports the CSV at `input` into `location`: one partition per symbol and
-/// year, then the manifest. Symbols are written `concurrency` at a time.
+/// Imports the CSV at `input` into `location`, REPLACING the data set: one
+/// partition per symbol and year, then a manifest listing only the input's
+/// symbols. Symbols are written `concurrency` at a time. See [`merge`] for
+/// the default mode of the tool.
 pub async fn import(
     input: &Path,
     location: StorageLocation,
@@ -387,7 +401,31 @@ pub async fn import(
     import_parsed(parsed, location, metadata, concurrency, started).await
 }
 
-/// Writes already parsed rows (see [`import`]).
+/// Fails when `parsed` holds no valid row (nothing is written then).
+fn require_rows(parsed: &ParsedCsv) -> Result<(), ImportError> {
+    if parsed.rows > 0 {
+        return Ok(());
+    }
+    Err(ImportError(format!(
+        "no valid rows ({} rejected){}; nothing was written",
+        parsed.rejected,
+        parsed
+            .rejections
+            .first()
+            .map(|r| format!("; line {}: {}", r.line, r.reason))
+            .unwrap_or_default()
+    )))
+}
+
+/// Accepted rows of `bars` that repeat an earlier row's date.
+fn duplicate_dates(bars: &[DailyBar]) -> u64 {
+    let mut dates: Vec<NaiveDate> = bars.iter().map(|b| b.date).collect();
+    dates.sort_unstable();
+    dates.dedup();
+    (bars.len() - dates.len()) as u64
+}
+
+/// Writes already parsed rows, replacing the data set (see [`import`]).
 pub async fn import_parsed(
     parsed: ParsedCsv,
     location: StorageLocation,
@@ -395,24 +433,14 @@ pub async fn import_parsed(
     concurrency: usize,
     started: Instant,
 ) -> Result<ImportSummary, ImportError> {
-    if parsed.rows == 0 {
-        return Err(ImportError(format!(
-            "no valid rows ({} rejected){}",
-            parsed.rejected,
-            parsed
-                .rejections
-                .first()
-                .map(|r| format!("; line {}: {}", r.line, r.reason))
-                .unwrap_or_default()
-        )));
-    }
+    require_rows(&parsed)?;
+    let _lock = ImportLock::acquire(&location)
+        .await
+        .map_err(|e| ImportError(e.to_string()))?;
     let mut duplicates = 0;
     let mut jobs = Vec::with_capacity(parsed.series.len());
     for (symbol, bars) in parsed.series {
-        let mut dates: Vec<NaiveDate> = bars.iter().map(|b| b.date).collect();
-        dates.sort_unstable();
-        dates.dedup();
-        duplicates += (bars.len() - dates.len()) as u64;
+        duplicates += duplicate_dates(&bars);
         let meta = metadata.for_symbol(&symbol);
         let series = SymbolSeries {
             symbol,
@@ -444,6 +472,115 @@ pub async fn import_parsed(
         rejections: parsed.rejections,
         duplicates,
         partitions: stats.partitions,
+        unused_metadata,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Result of [`merge`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct MergeSummary {
+    /// What the merge changed.
+    pub report: MergeReport,
+    /// Symbols in the input.
+    pub symbols: usize,
+    /// Accepted rows.
+    pub rows: u64,
+    /// Rejected rows.
+    pub rejected: u64,
+    /// The first rejected rows with their reasons.
+    pub rejections: Vec<Rejection>,
+    /// Accepted rows that repeated a symbol's date (the later row wins).
+    pub duplicates: u64,
+    /// Symbols in the metadata that had no rows.
+    pub unused_metadata: Vec<String>,
+    /// Wall time of the whole import.
+    pub elapsed: Duration,
+}
+
+impl std::fmt::Display for MergeSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let r = &self.report;
+        write!(
+            f,
+            "merged {} rows of {} symbols: {} inserted, {} replaced, {} unchanged \
+             ({} rejected, {} duplicate dates); {} partitions written, manifest {} in {:.2?}",
+            self.rows,
+            self.symbols,
+            r.rows_inserted,
+            r.rows_replaced,
+            r.rows_unchanged,
+            self.rejected,
+            self.duplicates,
+            r.partitions_written.len(),
+            if r.manifest_written {
+                "written"
+            } else {
+                "unchanged"
+            },
+            self.elapsed
+        )
+    }
+}
+
+/// Merges the CSV at `input` into the data set at `location` (upsert by
+/// symbol and date; see [`shared::storage::merge_import`]).
+pub async fn merge(
+    input: &Path,
+    location: &StorageLocation,
+    metadata: &Metadata,
+    concurrency: usize,
+) -> Result<MergeSummary, ImportError> {
+    let started = Instant::now();
+    let reader = open_input(input)?;
+    let parsed = tokio::task::spawn_blocking(move || parse_csv(reader))
+        .await
+        .map_err(|e| ImportError(format!("CSV parser failed: {e}")))??;
+    merge_parsed(parsed, location, metadata, concurrency, started).await
+}
+
+/// Merges already parsed rows (see [`merge`]). Metadata is applied to the
+/// symbols it lists; other symbols keep theirs (new ones get the defaults).
+pub async fn merge_parsed(
+    parsed: ParsedCsv,
+    location: &StorageLocation,
+    metadata: &Metadata,
+    concurrency: usize,
+    started: Instant,
+) -> Result<MergeSummary, ImportError> {
+    require_rows(&parsed)?;
+    let symbols = parsed.series.len();
+    let mut duplicates = 0;
+    let mut updates = Vec::with_capacity(symbols);
+    for (symbol, bars) in parsed.series {
+        duplicates += duplicate_dates(&bars);
+        updates.push(SymbolUpdate {
+            metadata: metadata.given(&symbol),
+            symbol,
+            bars,
+        });
+    }
+    let input_symbols: std::collections::BTreeSet<&str> =
+        updates.iter().map(|u| u.symbol.as_str()).collect();
+    let unused_metadata = metadata
+        .symbols()
+        .into_iter()
+        .filter(|s| !input_symbols.contains(s.as_str()))
+        .collect();
+    let options = MergeOptions {
+        concurrency,
+        ..MergeOptions::default()
+    };
+    let report = merge_import(location, updates, &options)
+        .await
+        .map_err(|e| ImportError(format!("merge failed: {e}")))?;
+    Ok(MergeSummary {
+        report,
+        symbols,
+        rows: parsed.rows,
+        rejected: parsed.rejected,
+        rejections: parsed.rejections,
+        duplicates,
         unused_metadata,
         elapsed: started.elapsed(),
     })

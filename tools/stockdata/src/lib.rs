@@ -1,7 +1,9 @@
 //! The `stockdata` tool as a library: CSV import, synthetic data and the
 //! argument parser, so that tests can drive each part directly.
 //!
-//! Both commands write through [`shared::storage::DatasetWriter`], so the
+//! `import` merges into the existing data set by default through
+//! [`shared::storage::merge_import`]; `import --replace` and `synth` write a
+//! whole data set through [`shared::storage::DatasetWriter`]. Either way the
 //! output is exactly the layout the API reads: `symbols.json` plus
 //! `daily/{SYMBOL}/{YYYY}.json` partitions with `previous_close`.
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use stockdata::args::{self, Command, ImportArgs, SynthArgs, USAGE};
-use stockdata::csv_import::{self, Metadata};
+use stockdata::csv_import::{self, MergeSummary, Metadata};
 use stockdata::output::open_location;
 use stockdata::synth::{self, SynthPlan};
 
@@ -57,25 +57,92 @@ async fn run_import(args: ImportArgs) -> Result<(), String> {
             parsed.rejected - parsed.rejections.len() as u64
         );
     }
-    let summary = csv_import::import_parsed(parsed, location, &metadata, args.concurrency, started)
+    if args.replace {
+        let summary =
+            csv_import::import_parsed(parsed, location, &metadata, args.concurrency, started)
+                .await
+                .map_err(|e| e.to_string())?;
+        warn_unused_metadata(&summary.unused_metadata);
+        println!("{summary}");
+        println!("  mode:       replace (the data set now holds only this input)");
+        println!("  input:      {}", args.input.display());
+        println!("  target:     {}", args.to);
+        println!("  symbols:    {}", summary.symbols);
+        println!("  rows:       {}", summary.rows);
+        println!("  rejected:   {}", summary.rejected);
+        println!("  duplicates: {}", summary.duplicates);
+        println!("  partitions: {}", summary.partitions);
+        println!("  elapsed:    {:.2?}", summary.elapsed);
+        return Ok(());
+    }
+    let summary = csv_import::merge_parsed(parsed, &location, &metadata, args.concurrency, started)
         .await
         .map_err(|e| e.to_string())?;
-    if !summary.unused_metadata.is_empty() {
+    warn_unused_metadata(&summary.unused_metadata);
+    print_merge_summary(&args, &summary);
+    Ok(())
+}
+
+fn warn_unused_metadata(unused: &[String]) {
+    if !unused.is_empty() {
         eprintln!(
             "warning: metadata lists symbols without rows: {}",
-            summary.unused_metadata.join(", ")
+            unused.join(", ")
         );
     }
+}
+
+fn print_merge_summary(args: &ImportArgs, summary: &MergeSummary) {
+    let report = &summary.report;
+    // Symbol lists are cut after 20 names; partition paths are all listed.
+    let list = |symbols: &[shared::symbol::Symbol]| {
+        if symbols.is_empty() {
+            return "none".to_string();
+        }
+        let mut names: Vec<&str> = symbols.iter().take(20).map(|s| s.as_str()).collect();
+        let more = format!("… and {} more", symbols.len().saturating_sub(20));
+        if symbols.len() > 20 {
+            names.push(&more);
+        }
+        names.join(", ")
+    };
     println!("{summary}");
-    println!("  input:      {}", args.input.display());
-    println!("  target:     {}", args.to);
-    println!("  symbols:    {}", summary.symbols);
-    println!("  rows:       {}", summary.rows);
-    println!("  rejected:   {}", summary.rejected);
-    println!("  duplicates: {}", summary.duplicates);
-    println!("  partitions: {}", summary.partitions);
-    println!("  elapsed:    {:.2?}", summary.elapsed);
-    Ok(())
+    println!("  mode:        merge");
+    println!("  input:       {}", args.input.display());
+    println!("  target:      {}", args.to);
+    println!(
+        "  rows:        {} accepted, {} rejected, {} duplicate dates",
+        summary.rows, summary.rejected, summary.duplicates
+    );
+    println!("  inserted:    {}", report.rows_inserted);
+    println!("  replaced:    {}", report.rows_replaced);
+    println!("  unchanged:   {}", report.rows_unchanged);
+    println!(
+        "  touched:     {} ({})",
+        report.touched.len(),
+        list(&report.touched)
+    );
+    println!(
+        "  symbol set:  {}",
+        if report.symbol_set_changed {
+            format!("changed, added {}", list(&report.symbols_added))
+        } else {
+            "unchanged".to_string()
+        }
+    );
+    println!(
+        "  manifest:    {}",
+        match (report.manifest_written, report.manifest_attempts) {
+            (false, _) => "unchanged, not written".to_string(),
+            (true, 1) => "written".to_string(),
+            (true, n) => format!("written after {n} attempts (concurrent imports)"),
+        }
+    );
+    println!("  elapsed:     {:.2?}", summary.elapsed);
+    println!("  partitions written: {}", report.partitions_written.len());
+    for path in &report.partitions_written {
+        println!("    {path}");
+    }
 }
 
 async fn run_synth(args: SynthArgs) -> Result<(), String> {

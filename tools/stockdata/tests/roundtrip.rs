@@ -171,10 +171,14 @@ async fn cli_import_of_gzip_into_missing_folder() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stdout}\n{stderr}");
+    // The default mode merges; into an empty folder every row is new.
     assert!(
-        stdout.contains("imported 2 symbols, 7 rows (1 rejected"),
+        stdout.contains(
+            "merged 7 rows of 2 symbols: 7 inserted, 0 replaced, 0 unchanged (1 rejected"
+        ),
         "{stdout}"
     );
+    assert!(stdout.contains("added AAPL, IBM"), "{stdout}");
     assert!(stderr.contains("rejected line 9: bad date"), "{stderr}");
 
     check_store(&out).await;
