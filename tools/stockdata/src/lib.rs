@@ -8,6 +8,7 @@
 //! `daily/{SYMBOL}/{YYYY}.json` partitions with `previous_close`.
 
 pub mod args;
+pub mod cache_sync;
 pub mod csv_import;
 pub mod output;
 pub mod synth;

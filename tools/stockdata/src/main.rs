@@ -1,10 +1,14 @@
 //! `stockdata`: imports daily OHLCV CSV into the storage layout, or
 //! generates deterministic synthetic data. Run `stockdata help` for usage.
 
+use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use shared::cache::Invalidation;
+use shared::storage::{StockStore, StorageLocation, StoreOptions};
 use stockdata::args::{self, Command, ImportArgs, SynthArgs, USAGE};
+use stockdata::cache_sync::{self, CacheSync};
 use stockdata::csv_import::{self, MergeSummary, Metadata};
 use stockdata::output::open_location;
 use stockdata::synth::{self, SynthPlan};
@@ -22,21 +26,21 @@ async fn main() -> ExitCode {
     let result = match command {
         Command::Help => {
             print!("{USAGE}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Import(import) => run_import(import).await,
-        Command::Synth(synth) => run_synth(synth).await,
+        Command::Synth(synth) => run_synth(synth).await.map(|()| ExitCode::SUCCESS),
     };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    result.unwrap_or_else(|error| {
+        eprintln!("error: {error}");
+        ExitCode::FAILURE
+    })
 }
 
-async fn run_import(args: ImportArgs) -> Result<(), String> {
+/// Exit status when the data was written but the cache could not be told.
+const EXIT_CACHE_STALE: u8 = 3;
+
+async fn run_import(args: ImportArgs) -> Result<ExitCode, String> {
     let started = Instant::now();
     let metadata = match &args.meta {
         Some(path) => Metadata::load(path).map_err(|e| e.to_string())?,
@@ -58,10 +62,16 @@ async fn run_import(args: ImportArgs) -> Result<(), String> {
         );
     }
     if args.replace {
-        let summary =
-            csv_import::import_parsed(parsed, location, &metadata, args.concurrency, started)
-                .await
-                .map_err(|e| e.to_string())?;
+        let before = listed_symbols(&location).await;
+        let summary = csv_import::import_parsed(
+            parsed,
+            location.clone(),
+            &metadata,
+            args.concurrency,
+            started,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         warn_unused_metadata(&summary.unused_metadata);
         println!("{summary}");
         println!("  mode:       replace (the data set now holds only this input)");
@@ -73,14 +83,90 @@ async fn run_import(args: ImportArgs) -> Result<(), String> {
         println!("  duplicates: {}", summary.duplicates);
         println!("  partitions: {}", summary.partitions);
         println!("  elapsed:    {:.2?}", summary.elapsed);
-        return Ok(());
+        let after = listed_symbols(&location).await;
+        let what = Invalidation {
+            symbols: before.union(&after).cloned().collect(),
+            symbol_list: true,
+            all_symbol_info: true,
+        };
+        return Ok(tell_cache(&args.to, &what).await);
     }
     let summary = csv_import::merge_parsed(parsed, &location, &metadata, args.concurrency, started)
         .await
         .map_err(|e| e.to_string())?;
     warn_unused_metadata(&summary.unused_metadata);
     print_merge_summary(&args, &summary);
-    Ok(())
+    let what = Invalidation {
+        symbols: summary.report.touched.iter().cloned().collect(),
+        symbol_list: summary.report.symbol_set_changed,
+        all_symbol_info: false,
+    };
+    Ok(tell_cache(&args.to, &what).await)
+}
+
+/// The symbols the manifest at `location` lists (none when there is no manifest yet).
+async fn listed_symbols(location: &StorageLocation) -> BTreeSet<shared::symbol::Symbol> {
+    let store = StockStore::new(location.clone(), StoreOptions::default());
+    match store.manifest().await {
+        Ok(manifest) => manifest
+            .symbols
+            .iter()
+            .filter_map(|info| shared::symbol::Symbol::parse(&info.symbol).ok())
+            .collect(),
+        Err(_) => BTreeSet::new(),
+    }
+}
+
+/// Invalidates what the import changed; prints what happened and picks the exit status.
+async fn tell_cache(storage_url: &str, what: &Invalidation) -> ExitCode {
+    let outcome = cache_sync::after_write(|name| std::env::var(name).ok(), storage_url, what).await;
+    match outcome {
+        Ok(CacheSync::NotConfigured) => {
+            println!(
+                "  cache:       not configured (UPSTASH_REDIS_REST_URL unset or CACHE_ENABLED=false)"
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(CacheSync::NothingChanged) => {
+            println!("  cache:       nothing changed, nothing invalidated");
+            ExitCode::SUCCESS
+        }
+        Ok(CacheSync::Invalidated(done)) => {
+            println!(
+                "  cache:       invalidated {} symbols{} ({} keys deleted, {} REST requests)",
+                what.symbols.len(),
+                if what.symbol_list {
+                    " and the symbol list"
+                } else {
+                    ""
+                },
+                done.keys_deleted,
+                done.requests
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(CacheSync::Failed { error, stale_for }) => {
+            let names: Vec<&str> = what.symbols.iter().map(|s| s.as_str()).collect();
+            eprintln!(
+                "warning: the data is written, but the cache could not be invalidated ({error}). \
+                 Readers may see the data from before this import for up to {} s: {}{}. \
+                 Once the cache answers, send these symbols to POST /v1/cache/invalidate \
+                 (a second import of the same file changes nothing and invalidates nothing).",
+                stale_for.as_secs(),
+                names.join(", "),
+                if what.symbol_list {
+                    " and the symbol list"
+                } else {
+                    ""
+                }
+            );
+            ExitCode::from(EXIT_CACHE_STALE)
+        }
+        Err(error) => {
+            eprintln!("warning: the data is written, but the cache was not told: {error}");
+            ExitCode::from(EXIT_CACHE_STALE)
+        }
+    }
 }
 
 fn warn_unused_metadata(unused: &[String]) {

@@ -638,6 +638,9 @@ async fn replace_mode_still_rewrites_the_data_set() {
 fn stockdata(args: &[&std::ffi::OsStr]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_stockdata"))
         .args(args)
+        // No cache here: tests/cache.rs covers the invalidation.
+        .env_remove("UPSTASH_REDIS_REST_URL")
+        .env_remove("UPSTASH_REDIS_URL")
         .output()
         .unwrap()
 }
