@@ -153,14 +153,18 @@ where
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{line}");
         }
-        if direct && response.status().is_server_error() {
-            let failed: lambda_http::Error =
-                Box::new(DirectInvocationFailed(response.status().as_u16()));
-            return Err(failed);
-        }
-        Ok(response)
+        outcome(direct, response)
     }))
     .await
+}
+
+/// What an invocation returns to Lambda: the response, or, for a direct
+/// invocation answered with a 5xx, an error (so an asynchronous event is retried).
+fn outcome(direct: bool, response: Response<Body>) -> Result<Response<Body>, lambda_http::Error> {
+    if direct && response.status().is_server_error() {
+        return Err(Box::new(DirectInvocationFailed(response.status().as_u16())));
+    }
+    Ok(response)
 }
 
 #[cfg(test)]
@@ -208,6 +212,15 @@ mod tests {
             let message = app_with(pairs).unwrap_err().to_string();
             assert!(message.contains(variable), "{variable}: {message}");
         }
+    }
+
+    #[test]
+    fn a_failed_direct_invocation_is_an_error_and_http_answers_are_not() {
+        let answer = |status: u16| crate::http::response::json_status(status, "{}".into());
+        assert!(outcome(true, answer(503)).is_err());
+        assert!(outcome(true, answer(200)).is_ok());
+        assert!(outcome(true, answer(401)).is_ok());
+        assert_eq!(outcome(false, answer(503)).unwrap().status(), 503);
     }
 
     #[test]

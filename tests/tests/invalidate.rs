@@ -1,0 +1,148 @@
+//! `cache-invalidate` on the S3 change events of `tests/data/` (EventBridge
+//! "Object Created" / "Object Deleted", a classic S3 notification with
+//! URL-encoded keys): the objects' symbols are invalidated, keys outside
+//! the data set are ignored and listed, other buckets change nothing.
+//! Real Redis through upstash-local.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use integration_tests::backends::{BackendKind, seeded};
+use integration_tests::containers::{Container, container, container_with, test_cache_config};
+use integration_tests::events::{Req, Source};
+use integration_tests::upstash::{self, redis_keys, refused_addr, unique_prefix};
+use integration_tests::{assert_error, json_body, latest};
+use lambda_http::Request;
+use shared::admin::AdminConfig;
+use shared::handlers::{self, SYMBOL_INFO, SYMBOLS};
+use shared::secret::Secret;
+use shared::storage::{StockStore, StorageLocation, StoreOptions};
+
+fn admin() -> AdminConfig {
+    AdminConfig {
+        token: Some(Secret::from("invalidate-admin-token-01")),
+        stats_public: false,
+    }
+}
+
+fn fixture(name: &str) -> Request {
+    let path = format!("{}/data/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    lambda_http::request::from_str(&text).unwrap()
+}
+
+/// The seeded data set (prefix `data/v1`) as the bucket `stock-data`.
+async fn data_bucket() -> StorageLocation {
+    let data = seeded(BackendKind::Memory, "events").await.expect("memory");
+    let mut location = data.location.clone();
+    location.bucket = Some("stock-data".into());
+    location
+}
+
+fn store(location: &StorageLocation) -> Arc<StockStore> {
+    Arc::new(StockStore::new(location.clone(), StoreOptions::default()))
+}
+
+/// Caches BRK.B's and FB's latest price, FB's info and the symbol list.
+async fn warm(c: &Container) {
+    for symbol in ["BRK.B", "FB"] {
+        assert_eq!(latest(c, symbol).await.status(), 200);
+    }
+    let info = Req::get(SYMBOL_INFO.template, "/v1/symbols/FB").request(Source::HttpApi);
+    assert_eq!(handlers::symbol_info(&c.service, info).await.status(), 200);
+    let list = Req::get(SYMBOLS.template, "/v1/symbols").request(Source::HttpApi);
+    assert_eq!(handlers::symbols(&c.service, list).await.status(), 200);
+}
+
+async fn cached(prefix: &str, key: &str) -> bool {
+    !redis_keys(&format!("{prefix}{key}")).await.is_empty()
+}
+
+#[tokio::test]
+async fn s3_events_invalidate_the_symbols_of_changed_objects() {
+    let server = upstash::start().await;
+    let location = data_bucket().await;
+    let prefix = unique_prefix("events");
+    let c = container(&server.url(), store(&location), test_cache_config(&prefix));
+    for (name, symbols, manifest, ignored) in [
+        (
+            "s3_eventbridge_object_created.json",
+            &["BRK.B"][..],
+            false,
+            &[][..],
+        ),
+        (
+            "s3_notification.json",
+            &["BRK.B"][..],
+            false,
+            &[
+                "data/v1/notes/read me!.txt",
+                "data/v1/daily/bad*symbol/2013.json",
+            ][..],
+        ),
+        ("s3_eventbridge_object_deleted.json", &[][..], true, &[][..]),
+    ] {
+        warm(&c).await;
+        let response = handlers::cache_invalidate(&c.service, &admin(), fixture(name)).await;
+        let body = json_body(&response);
+        assert_eq!(response.status(), 200, "{name}: {body}");
+        assert_eq!(body["status"], "invalidated", "{name}: {body}");
+        assert_eq!(body["symbols"], serde_json::json!(symbols), "{name}");
+        assert_eq!(body["symbol_list"], manifest, "{name}");
+        assert_eq!(body["ignored"], serde_json::json!(ignored), "{name}");
+        assert_eq!(
+            cached(&prefix, "price:latest:BRK.B").await,
+            symbols.is_empty(),
+            "{name}: BRK.B"
+        );
+        assert!(
+            cached(&prefix, "price:latest:FB").await,
+            "{name}: FB untouched"
+        );
+        assert_eq!(cached(&prefix, "symbol:info:FB").await, !manifest, "{name}");
+        assert_eq!(cached(&prefix, "symbols:list").await, !manifest, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn events_of_other_buckets_or_sources_change_nothing() {
+    let server = upstash::start().await;
+    let location = data_bucket().await;
+    let prefix = unique_prefix("other-bucket");
+    let c = container(&server.url(), store(&location), test_cache_config(&prefix));
+    warm(&c).await;
+    let keys = redis_keys(&prefix).await;
+    let sent = c.client.requests_sent();
+    let other_bucket = include_str!("../data/s3_eventbridge_object_created.json")
+        .replace("\"stock-data\"", "\"someone-elses-bucket\"");
+    let schedule = include_str!("../data/eventbridge_schedule.json");
+    for event in [other_bucket.as_str(), schedule, r#"{"Records":[]}"#] {
+        let request = lambda_http::request::from_str(event).unwrap();
+        let response = handlers::cache_invalidate(&c.service, &admin(), request).await;
+        assert_eq!(response.status(), 200, "{}", json_body(&response));
+        assert_ne!(json_body(&response)["status"], "invalidated");
+    }
+    assert_eq!(c.client.requests_sent(), sent, "no request to the cache");
+    assert_eq!(redis_keys(&prefix).await, keys);
+}
+
+#[tokio::test]
+async fn an_unreachable_cache_fails_the_invocation_so_lambda_retries_it() {
+    let location = data_bucket().await;
+    let refused = refused_addr().await;
+    let c = container_with(
+        &format!("http://{refused}"),
+        upstash::TEST_TOKEN,
+        Duration::from_millis(200),
+        store(&location),
+        test_cache_config(&unique_prefix("refused")),
+    );
+    let response = handlers::cache_invalidate(
+        &c.service,
+        &admin(),
+        fixture("s3_eventbridge_object_created.json"),
+    )
+    .await;
+    // runtime::serve turns a 5xx answer to a direct invocation into a failed invocation.
+    assert_error(&response, 503, "cache_unavailable");
+}
