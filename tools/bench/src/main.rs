@@ -34,7 +34,8 @@ USAGE: cargo run --release -p bench -- [OPTIONS]
 
 OPTIONS:
   --scenario NAME          run only NAME (repeatable): seed-load, zipf, on-vs-off,
-                           hit-overhead, stampede, cache-down, cold-start (default: all)
+                           hit-overhead, stampede, cache-down, cold-start, freshness
+                           (default: all)
   --json FILE              write every number as JSON
   --svg FILE               draw latency CDFs (cache on / off / HIT / L1 / bare GET)
   --markdown FILE          also write the Markdown report to FILE
@@ -261,6 +262,7 @@ async fn run(opts: Options, args: &[String]) -> Result<(), String> {
             "stampede" => scenarios::stampede::stampede(&env, &opts).await,
             "cache-down" => scenarios::down::cache_down(&env, &opts).await,
             "cold-start" => scenarios::cold_start::cold_start(&env, &opts).await,
+            "freshness" => scenarios::freshness::freshness(&env, &opts).await,
             _ => unreachable!("validated"),
         };
         let text = format!(
@@ -327,7 +329,7 @@ mod tests {
     #[test]
     fn defaults_and_flags() {
         let o = parse_args(&[]).unwrap();
-        assert_eq!(o.scenarios.len(), 7);
+        assert_eq!(o.scenarios.len(), 8);
         assert_eq!(o.storage_latency_ms, 50);
         assert_eq!(o.containers, 50);
         assert_eq!(o.zipf_requests, 10_000);

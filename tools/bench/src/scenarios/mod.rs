@@ -2,12 +2,13 @@
 
 pub mod cold_start;
 pub mod down;
+pub mod freshness;
 pub mod hit;
 pub mod load;
 pub mod stampede;
 
 /// Every scenario, in run order.
-pub const ALL: [&str; 7] = [
+pub const ALL: [&str; 8] = [
     "seed-load",
     "zipf",
     "on-vs-off",
@@ -15,4 +16,5 @@ pub const ALL: [&str; 7] = [
     "stampede",
     "cache-down",
     "cold-start",
+    "freshness",
 ];

@@ -1,0 +1,236 @@
+//! `freshness`: how long after an import every container serves the new
+//! latest price, and what one invalidation costs.
+//!
+//! K warm containers hold a symbol's latest price in L1 and Redis. The
+//! update goes through the real import path: `merge_import` writes one new
+//! bar, then `stockdata::cache_sync::after_write` (the tool's own
+//! invalidation, with the functions' settings) tells the cache. From the
+//! moment that returns (the import's exit), every container asks every
+//! 20 ms until it answers the new close; the time of its first new answer
+//! is its staleness. Run with the production L1 (5 s) and with L1 off.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{Datelike, NaiveDate};
+use serde_json::json;
+use shared::cache::{CacheConfig, Invalidation};
+use shared::models::DailyBar;
+use shared::storage::{MergeOptions, SymbolUpdate, merge_import};
+use stockdata::cache_sync::{self, CacheSync};
+
+use crate::Options;
+use crate::harness::{Endpoint, Env, Job, Node, TOKEN};
+use crate::report::{Section, table, verdict};
+use crate::stats::median;
+
+/// Containers that must all see the update.
+const CONTAINERS: usize = 10;
+/// How often a container asks while it still answers the old price.
+const POLL: Duration = Duration::from_millis(20);
+/// Gives up after this long (a broken invalidation would be stale for TTL + grace).
+const GIVE_UP: Duration = Duration::from_secs(30);
+/// The 300 ms of Vercel's published on-demand revalidation, the issue's yardstick.
+const L1_OFF_TARGET: Duration = Duration::from_millis(300);
+
+/// One run: the L1 setting, each container's staleness, the invalidation's cost.
+struct Run {
+    l1: Duration,
+    stale: Vec<Duration>,
+    requests: u64,
+    commands: u64,
+    keys_deleted: u64,
+}
+
+/// Runs the scenario for the production L1 and for L1 off.
+pub async fn freshness(env: &Env, _opts: &Options) -> Section {
+    let mut runs = Vec::new();
+    for (round, l1) in [Duration::from_secs(5), Duration::ZERO]
+        .into_iter()
+        .enumerate()
+    {
+        match one_run(env, round, l1).await {
+            Ok(run) => runs.push(run),
+            Err(error) => {
+                return Section {
+                    name: "freshness",
+                    markdown: format!("## freshness\n\nFailed: {error}\n"),
+                    json: json!({"error": error}),
+                };
+            }
+        }
+    }
+    report(&runs)
+}
+
+async fn one_run(env: &Env, round: usize, l1: Duration) -> Result<Run, String> {
+    let prefix = env.fresh_prefix("freshness");
+    let config = CacheConfig {
+        l1_ttl: l1,
+        ..Env::production_config(&prefix)
+    };
+    let nodes: Vec<Arc<Node>> = env.containers(CONTAINERS, &config);
+    // Symbol `round` (0, 1, …) so each run updates a symbol no earlier run touched.
+    let job = Job {
+        endpoint: Endpoint::Latest,
+        symbol: round,
+    };
+    for node in &nodes {
+        for _ in 0..2 {
+            let response = node.handle(job.endpoint, env.request(job)).await;
+            if response.status() != 200 {
+                return Err(format!("warm-up answered {}", response.status()));
+            }
+        }
+    }
+    let symbol = env.symbols[round].clone();
+    let new_close = 10_000.0 + round as f64;
+    let update = SymbolUpdate {
+        symbol: symbol.clone(),
+        bars: vec![next_bar(new_close)],
+        metadata: None,
+    };
+    let merged = merge_import(&env.location, vec![update], &MergeOptions::default())
+        .await
+        .map_err(|e| format!("import: {e}"))?;
+    let what = Invalidation {
+        symbols: merged.touched.iter().cloned().collect(),
+        symbol_list: merged.symbol_set_changed,
+        all_symbol_info: false,
+    };
+    let commands_before = env.server.stats().redis_commands;
+    let url = env.server.url();
+    let lookup = |name: &str| match name {
+        "UPSTASH_REDIS_REST_URL" => Some(url.clone()),
+        "UPSTASH_REDIS_REST_TOKEN" => Some(TOKEN.to_string()),
+        "CACHE_KEY_PREFIX" => Some(prefix.clone()),
+        _ => None,
+    };
+    let done = match cache_sync::after_write(lookup, "memory://", &what).await {
+        Ok(CacheSync::Invalidated(done)) => done,
+        other => return Err(format!("invalidation: {other:?}")),
+    };
+    let exited = Instant::now();
+    let commands = env.server.stats().redis_commands - commands_before;
+    let waits = nodes
+        .iter()
+        .map(|node| until_new(env, node, job, new_close, exited));
+    let stale = futures::future::join_all(waits)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Run {
+        l1,
+        stale,
+        requests: done.requests,
+        commands,
+        keys_deleted: done.keys_deleted,
+    })
+}
+
+/// The bar after the synthetic data's last day.
+fn next_bar(close: f64) -> DailyBar {
+    let (y, m, d) = crate::harness::LAST_DAY;
+    let last = NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+    let mut date = last.succ_opt().unwrap_or(last);
+    while date.weekday().number_from_monday() > 5 {
+        date = date.succ_opt().unwrap_or(date);
+    }
+    DailyBar {
+        date,
+        open: close,
+        high: close + 1.0,
+        low: close - 1.0,
+        close,
+        volume: 1,
+    }
+}
+
+/// Asks `node` every [`POLL`] until it answers `close`; how long after `since` that was.
+async fn until_new(
+    env: &Env,
+    node: &Node,
+    job: Job,
+    close: f64,
+    since: Instant,
+) -> Result<Duration, String> {
+    loop {
+        let response = node.handle(job.endpoint, env.request(job)).await;
+        let body: serde_json::Value = match response.body() {
+            lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap_or_default(),
+            _ => serde_json::Value::Null,
+        };
+        if body["close"].as_f64() == Some(close) {
+            return Ok(since.elapsed());
+        }
+        if since.elapsed() > GIVE_UP {
+            return Err(format!("still stale after {GIVE_UP:?}"));
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.0} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn report(runs: &[Run]) -> Section {
+    let mut rows = Vec::new();
+    let mut json_runs = Vec::new();
+    for run in runs {
+        let max = run.stale.iter().max().copied().unwrap_or_default();
+        let p50 = median(&run.stale).unwrap_or_default();
+        let target = if run.l1.is_zero() {
+            L1_OFF_TARGET
+        } else {
+            run.l1
+        };
+        rows.push(vec![
+            format!("{} s", run.l1.as_secs()),
+            CONTAINERS.to_string(),
+            ms(p50),
+            ms(max),
+            format!("≤ {}: {}", ms(target), verdict(max <= target)),
+            run.requests.to_string(),
+            run.commands.to_string(),
+            run.keys_deleted.to_string(),
+        ]);
+        json_runs.push(json!({
+            "l1_ttl_s": run.l1.as_secs(),
+            "containers": CONTAINERS,
+            "stale_ms": run.stale.iter().map(|d| d.as_secs_f64() * 1000.0).collect::<Vec<_>>(),
+            "max_ms": max.as_secs_f64() * 1000.0,
+            "target_ms": target.as_secs_f64() * 1000.0,
+            "invalidation_rest_requests": run.requests,
+            "invalidation_redis_commands": run.commands,
+            "keys_deleted": run.keys_deleted,
+        }));
+    }
+    let markdown = format!(
+        "## freshness\n\n\
+         {CONTAINERS} warm containers hold a symbol's latest price (L1 and Redis). A one-bar \
+         import (`merge_import`, then the import tool's invalidation) updates it; from the \
+         invalidation's return (the import's exit) every container asks every {} ms. Staleness \
+         = time until a container first answers the new close. Before this change it was up to \
+         TTL + stale grace (600 s for the latest price).\n\n{}",
+        POLL.as_millis(),
+        table(
+            &[
+                "CACHE_L1_TTL_S",
+                "containers",
+                "staleness p50",
+                "staleness max",
+                "target",
+                "REST requests per invalidation",
+                "Redis commands",
+                "keys deleted",
+            ],
+            &rows,
+        )
+    );
+    Section {
+        name: "freshness",
+        markdown,
+        json: json!({ "runs": json_runs }),
+    }
+}
