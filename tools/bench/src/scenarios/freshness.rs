@@ -6,8 +6,11 @@
 //! bar, then `stockdata::cache_sync::after_write` (the tool's own
 //! invalidation, with the functions' settings) tells the cache. From the
 //! moment that returns (the import's exit), every container asks every
-//! 20 ms until it answers the new close; the time of its first new answer
-//! is its staleness. Run with the production L1 (5 s) and with L1 off.
+//! 20 ms until it answers the new close. Two times per container: when the
+//! last request that still got the old price was sent (the staleness a
+//! user can observe: any request sent later gets the new price), and when
+//! the first new answer arrived (that request may have had to read
+//! storage). Run with the production L1 (5 s) and with L1 off.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,10 +36,19 @@ const GIVE_UP: Duration = Duration::from_secs(30);
 /// The 300 ms of Vercel's published on-demand revalidation, the issue's yardstick.
 const L1_OFF_TARGET: Duration = Duration::from_millis(300);
 
-/// One run: the L1 setting, each container's staleness, the invalidation's cost.
+/// When one container stopped answering the old price, after the import's exit.
+#[derive(Clone, Copy, Debug)]
+struct Switch {
+    /// The last request that got the old price was sent then (zero: none did).
+    last_old_sent: Duration,
+    /// The first answer with the new price arrived then.
+    first_new_answered: Duration,
+}
+
+/// One run: the L1 setting, each container's switch, the invalidation's cost.
 struct Run {
     l1: Duration,
-    stale: Vec<Duration>,
+    switches: Vec<Switch>,
     requests: u64,
     commands: u64,
     keys_deleted: u64,
@@ -115,13 +127,13 @@ async fn one_run(env: &Env, round: usize, l1: Duration) -> Result<Run, String> {
     let waits = nodes
         .iter()
         .map(|node| until_new(env, node, job, new_close, exited));
-    let stale = futures::future::join_all(waits)
+    let switches = futures::future::join_all(waits)
         .await
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Run {
         l1,
-        stale,
+        switches,
         requests: done.requests,
         commands,
         keys_deleted: done.keys_deleted,
@@ -146,23 +158,29 @@ fn next_bar(close: f64) -> DailyBar {
     }
 }
 
-/// Asks `node` every [`POLL`] until it answers `close`; how long after `since` that was.
+/// Asks `node` every [`POLL`] until it answers `close`.
 async fn until_new(
     env: &Env,
     node: &Node,
     job: Job,
     close: f64,
     since: Instant,
-) -> Result<Duration, String> {
+) -> Result<Switch, String> {
+    let mut last_old_sent = Duration::ZERO;
     loop {
+        let sent = since.elapsed();
         let response = node.handle(job.endpoint, env.request(job)).await;
         let body: serde_json::Value = match response.body() {
             lambda_http::Body::Text(text) => serde_json::from_str(text).unwrap_or_default(),
             _ => serde_json::Value::Null,
         };
         if body["close"].as_f64() == Some(close) {
-            return Ok(since.elapsed());
+            return Ok(Switch {
+                last_old_sent,
+                first_new_answered: since.elapsed(),
+            });
         }
+        last_old_sent = sent;
         if since.elapsed() > GIVE_UP {
             return Err(format!("still stale after {GIVE_UP:?}"));
         }
@@ -178,29 +196,40 @@ fn report(runs: &[Run]) -> Section {
     let mut rows = Vec::new();
     let mut json_runs = Vec::new();
     for run in runs {
-        let max = run.stale.iter().max().copied().unwrap_or_default();
-        let p50 = median(&run.stale).unwrap_or_default();
+        let old: Vec<Duration> = run.switches.iter().map(|s| s.last_old_sent).collect();
+        let new: Vec<Duration> = run.switches.iter().map(|s| s.first_new_answered).collect();
+        let max_old = old.iter().max().copied().unwrap_or_default();
+        let max_new = new.iter().max().copied().unwrap_or_default();
         let target = if run.l1.is_zero() {
             L1_OFF_TARGET
         } else {
             run.l1
         };
+        // With L1 on, the bound is on the requests that can still get old
+        // data; with L1 off, on when every container has answered new data.
+        let measured = if run.l1.is_zero() { max_new } else { max_old };
         rows.push(vec![
             format!("{} s", run.l1.as_secs()),
             CONTAINERS.to_string(),
-            ms(p50),
-            ms(max),
-            format!("≤ {}: {}", ms(target), verdict(max <= target)),
+            ms(max_old),
+            format!("{} / {}", ms(median(&new).unwrap_or_default()), ms(max_new)),
+            format!("≤ {}: {}", ms(target), verdict(measured <= target)),
             run.requests.to_string(),
             run.commands.to_string(),
             run.keys_deleted.to_string(),
         ]);
+        let millis = |v: &[Duration]| {
+            v.iter()
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .collect::<Vec<_>>()
+        };
         json_runs.push(json!({
             "l1_ttl_s": run.l1.as_secs(),
             "containers": CONTAINERS,
-            "stale_ms": run.stale.iter().map(|d| d.as_secs_f64() * 1000.0).collect::<Vec<_>>(),
-            "max_ms": max.as_secs_f64() * 1000.0,
+            "last_old_sent_ms": millis(&old),
+            "first_new_answered_ms": millis(&new),
             "target_ms": target.as_secs_f64() * 1000.0,
+            "met": measured <= target,
             "invalidation_rest_requests": run.requests,
             "invalidation_redis_commands": run.commands,
             "keys_deleted": run.keys_deleted,
@@ -210,16 +239,21 @@ fn report(runs: &[Run]) -> Section {
         "## freshness\n\n\
          {CONTAINERS} warm containers hold a symbol's latest price (L1 and Redis). A one-bar \
          import (`merge_import`, then the import tool's invalidation) updates it; from the \
-         invalidation's return (the import's exit) every container asks every {} ms. Staleness \
-         = time until a container first answers the new close. Before this change it was up to \
-         TTL + stale grace (600 s for the latest price).\n\n{}",
+         invalidation's return (the import's exit) every container asks every {} ms. \
+         *Last old answer sent*: the latest time, after the exit, a request was sent that still \
+         got the old price (any later request got the new one): the staleness a user can see, \
+         bounded by `CACHE_L1_TTL_S`. *First new answer*: when each container's first new \
+         answer arrived (it may include a storage read: 50 ms simulated per GET). The target is \
+         on the first with L1 on, on the second with L1 off (300 ms, Vercel's published \
+         on-demand revalidation time). Before this change a stale value lived up to TTL + \
+         stale grace (600 s for the latest price).\n\n{}",
         POLL.as_millis(),
         table(
             &[
                 "CACHE_L1_TTL_S",
                 "containers",
-                "staleness p50",
-                "staleness max",
+                "last old answer sent (max)",
+                "first new answer p50 / max",
                 "target",
                 "REST requests per invalidation",
                 "Redis commands",
