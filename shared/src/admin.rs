@@ -2,9 +2,9 @@
 
 use lambda_http::Request;
 
-use crate::config::{ConfigError, parse_bool, parse_u64};
 use crate::http::ApiError;
 use crate::secret::Secret;
+use crate::settings::{ConfigError, parse_bool, parse_u64};
 use crate::symbol::Symbol;
 
 /// Who may call the management routes.
@@ -145,14 +145,18 @@ mod tests {
             Some("Bearer ".into()),
         ] {
             let err = admin.authorize(&request(bad.as_deref())).unwrap_err();
-            assert_eq!((err.status, err.code), (401, "unauthorized"), "{bad:?}");
+            assert_eq!(
+                (err.status.as_u16(), err.code),
+                (401, "unauthorized"),
+                "{bad:?}"
+            );
             assert!(!err.message.contains(token));
         }
         let disabled = AdminConfig::default();
         let err = disabled
             .authorize(&request(Some(&format!("Bearer {token}"))))
             .unwrap_err();
-        assert_eq!((err.status, err.code), (403, "admin_disabled"));
+        assert_eq!((err.status.as_u16(), err.code), (403, "admin_disabled"));
     }
 
     #[test]

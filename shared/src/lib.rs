@@ -1,10 +1,10 @@
 //! Shared library of the stock-data API.
 //!
 //! Every Lambda function in `functions/` is a thin binary over this crate:
-//! it builds the service once per container ([`runtime::service_from_env`]),
+//! it builds the service once per container ([`runtime::start`]),
 //! then hands each request to one of the [`handlers`].
 //!
-//! - [`config`]: settings from the environment.
+//! - [`config`]: settings from the environment ([`settings`]: the parse helpers).
 //! - [`models`]: stored data and API responses.
 //! - [`generation`]: what a container last saw of the data generation.
 //! - [`storage`]: the data set in object storage.
@@ -16,7 +16,10 @@
 
 pub mod admin;
 pub mod cache;
+pub mod cache_status;
+pub mod checksum;
 pub mod config;
+pub mod error_chain;
 pub mod generation;
 pub mod handlers;
 pub mod http;
@@ -26,6 +29,7 @@ pub mod object_events;
 pub mod runtime;
 pub mod secret;
 pub mod service;
+pub mod settings;
 pub mod storage;
 pub mod symbol;
 pub mod tls;

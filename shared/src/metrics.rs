@@ -12,6 +12,7 @@ use lambda_http::{Body, Response};
 use serde_json::json;
 
 use crate::cache::BreakerState;
+use crate::cache_status::CacheStatus;
 use crate::service::StockDataService;
 
 /// Counters at the start of an invocation.
@@ -44,12 +45,8 @@ impl Invocation {
         response: &Response<Body>,
     ) -> String {
         let cache = service.cache();
-        let outcome = response
-            .headers()
-            .get("x-cache")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let count = |name: &str| u8::from(outcome == name);
+        let outcome = response.extensions().get::<CacheStatus>().copied();
+        let count = |status: CacheStatus| u8::from(outcome == Some(status));
         let ms = |micros: u64| (micros as f64 / 10.0).round() / 100.0;
         let cache_ms = ms(cache
             .map_or(0, |c| c.busy_micros())
@@ -83,11 +80,11 @@ impl Invocation {
                 }],
             },
             "Function": function,
-            "CacheHit": count("HIT"),
-            "CacheL1Hit": count("L1"),
-            "CacheMiss": count("MISS"),
-            "CacheStale": count("STALE"),
-            "CacheBypass": count("BYPASS"),
+            "CacheHit": count(CacheStatus::Hit),
+            "CacheL1Hit": count(CacheStatus::L1),
+            "CacheMiss": count(CacheStatus::Miss),
+            "CacheStale": count(CacheStatus::Stale),
+            "CacheBypass": count(CacheStatus::Bypass),
             "CacheError": errors,
             "CacheLatency": cache_ms,
             "StorageLatency": storage_ms,

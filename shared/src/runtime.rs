@@ -9,6 +9,7 @@ use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use crate::admin::{AdminConfig, WarmConfig};
 use crate::cache::ReadThrough;
 use crate::config::{Config, ConfigError};
+use crate::error_chain::Chain;
 use crate::metrics::Invocation;
 use crate::service::StockDataService;
 use crate::storage::{LocationError, StockStore, StorageLocation};
@@ -114,7 +115,7 @@ pub fn start(function: &'static str) -> Result<App, StartupError> {
             Ok(app)
         }
         Err(error) => {
-            tracing::error!(function, error = %error, "start-up failed");
+            tracing::error!(function, error = %Chain(&error), "start-up failed");
             Err(error)
         }
     }
@@ -216,7 +217,10 @@ mod tests {
 
     #[test]
     fn a_failed_direct_invocation_is_an_error_and_http_answers_are_not() {
-        let answer = |status: u16| crate::http::response::json_status(status, "{}".into());
+        let answer = |status: u16| {
+            let status = lambda_http::http::StatusCode::from_u16(status).unwrap();
+            crate::http::response::json_status(status, "{}".into())
+        };
         assert!(outcome(true, answer(503)).is_err());
         assert!(outcome(true, answer(200)).is_ok());
         assert!(outcome(true, answer(401)).is_ok());

@@ -6,10 +6,21 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cache::{CacheConfig, KeySpace, Lookup, ReadThrough};
-use crate::http::{CacheStatus, JsonBody};
+use crate::cache_status::CacheStatus;
 use crate::models::RecentData;
 use crate::storage::{StockStore, StorageError};
 use crate::symbol::Symbol;
+
+/// A successful body and the metadata that becomes its headers.
+#[derive(Clone, Debug)]
+pub struct JsonBody {
+    /// Serialized JSON.
+    pub body: String,
+    /// Cache outcome.
+    pub cache: CacheStatus,
+    /// Seconds the data stays fresh (`Cache-Control: max-age`).
+    pub max_age: u64,
+}
 
 /// A read failed.
 #[derive(Debug, thiserror::Error)]
@@ -225,8 +236,5 @@ impl StockDataService {
 }
 
 fn to_json<T: Serialize>(value: &T) -> Result<String, StorageError> {
-    serde_json::to_string(value).map_err(|e| StorageError::Corrupt {
-        path: "response".into(),
-        reason: e.to_string(),
-    })
+    serde_json::to_string(value).map_err(StorageError::Encode)
 }

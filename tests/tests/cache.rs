@@ -467,6 +467,24 @@ async fn every_cache_failure_is_answered_from_storage() {
     );
 }
 
+/// Values that are not exactly what the cache wrote: garbage, a value of an
+/// earlier version, a valid header over a cut body, over a foreign body of
+/// the same length.
+fn corrupt_values(valid: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    let text = String::from_utf8(valid.to_vec()).unwrap();
+    let (header, body) = text.split_once('\n').unwrap();
+    let foreign: String = body.chars().rev().collect();
+    vec![
+        ("garbage", b"\xff\x00 not an envelope".to_vec()),
+        (
+            "earlier version",
+            format!("v1|1|300000|1|V\n{body}").into_bytes(),
+        ),
+        ("cut body", valid[..valid.len() - 3].to_vec()),
+        ("foreign body", format!("{header}\n{foreign}").into_bytes()),
+    ]
+}
+
 #[tokio::test]
 async fn corrupt_stored_value_is_served_from_storage_and_overwritten() {
     let server = upstash::start().await;
@@ -474,28 +492,66 @@ async fn corrupt_stored_value_is_served_from_storage_and_overwritten() {
     let store = data.store(no_memo());
     let prefix = unique_prefix("corrupt");
     let c = container(&server.url(), store.clone(), test_cache_config(&prefix));
-    let key = format!("{prefix}price:latest:AAPL");
     let mut conn = upstash::redis_conn().await;
-    let _: () = redis::cmd("SET")
-        .arg(&key)
-        .arg(b"\xff\x00 not an envelope".as_slice())
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-
-    let response = latest(&c, "AAPL").await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(x_cache(&response), "MISS");
-    let stored: Vec<u8> = redis::cmd("GET")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert!(
-        stored.starts_with(b"v1|"),
-        "the corrupt value was overwritten"
+    let reader = conn.clone();
+    let get = |key: String| {
+        let mut conn = reader.clone();
+        async move {
+            let value: Vec<u8> = redis::cmd("GET")
+                .arg(key)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            value
+        }
+    };
+    let info = |symbol: &str| {
+        Req::get(SYMBOL_INFO.template, &format!("/v1/symbols/{symbol}")).request(Source::HttpApi)
+    };
+    // A good value of each kind, to corrupt.
+    assert_eq!(x_cache(&latest(&c, "AAPL").await), "MISS");
+    assert_eq!(
+        x_cache(&handlers::symbol_info(&c.service, info("AAPL")).await),
+        "MISS"
     );
-    assert_eq!(x_cache(&latest(&c, "AAPL").await), "HIT");
+    let latest_key = format!("{prefix}price:latest:AAPL");
+    let info_key = format!("{prefix}symbol:info:AAPL");
+    let good_latest = get(latest_key.clone()).await;
+    let good_info = get(info_key.clone()).await;
+    let expected_latest = json_body(&latest(&c, "AAPL").await);
+
+    for (case, bad) in corrupt_values(&good_latest) {
+        let _: () = redis::cmd("SET")
+            .arg(&latest_key)
+            .arg(bad.as_slice())
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let response = latest(&c, "AAPL").await;
+        assert_eq!(response.status(), 200, "{case}");
+        assert_eq!(x_cache(&response), "MISS", "{case}: never served as a hit");
+        assert_eq!(json_body(&response), expected_latest, "{case}");
+        assert!(
+            get(latest_key.clone()).await.starts_with(b"v2|"),
+            "{case}: overwritten"
+        );
+        assert_eq!(x_cache(&latest(&c, "AAPL").await), "HIT", "{case}");
+    }
+    for (case, bad) in corrupt_values(&good_info) {
+        let _: () = redis::cmd("SET")
+            .arg(&info_key)
+            .arg(bad.as_slice())
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let response = handlers::symbol_info(&c.service, info("AAPL")).await;
+        assert_eq!(
+            (response.status().as_u16(), x_cache(&response).as_str()),
+            (200, "MISS"),
+            "{case}"
+        );
+        assert_eq!(json_body(&response)["symbol"], "AAPL", "{case}");
+    }
 }
 
 #[tokio::test]

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::config::{ConfigError, parse_bool, parse_f64, parse_u64};
+use crate::settings::{ConfigError, parse_bool, parse_f64, parse_u64};
 
 /// Every setting of the read-through cache.
 #[derive(Clone, Debug, PartialEq)]

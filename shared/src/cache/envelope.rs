@@ -1,14 +1,18 @@
 //! The stored form of a cached value: metadata line plus body.
 //!
 //! ```text
-//! v1|{stored_at_ms}|{fresh_ttl_ms}|{delta_ms}|V\n{body}
+//! v2|{stored_at_ms}|{fresh_ttl_ms}|{delta_ms}|{body_len}|{fnv1a64(body), 16 hex}\n{body}
 //! ```
-//! `V` marks a JSON body. `delta_ms` is how long the recompute took
-//! (XFetch's δ). Unknown symbols are never cached (the container's manifest
-//! answers them), so the negative entries (`N`) of earlier versions decode
-//! as corrupt: a miss that the next refresh overwrites.
+//! `delta_ms` is how long the recompute took (XFetch's δ). The length and
+//! the checksum make any body that is not exactly what was written (cut
+//! short, extended, or foreign) decode as corrupt, without parsing JSON on
+//! the hit path: a corrupt value is a miss that the next refresh overwrites.
+//! Values of earlier versions (`v1`, and their negative entries) decode as
+//! corrupt the same way.
 
 use std::time::Duration;
+
+use crate::checksum::fnv1a64;
 
 /// A decoded cache entry.
 #[derive(Clone, Debug, PartialEq)]
@@ -37,25 +41,31 @@ impl Envelope {
 
     /// Serializes for `SET`.
     pub fn encode(&self) -> String {
-        let mut out = String::with_capacity(self.body.len() + 48);
-        out.push_str(&format!(
-            "v1|{}|{}|{}|V\n",
+        let header = format!(
+            "v2|{}|{}|{}|{}|{:016x}\n",
             self.stored_at_ms,
             self.fresh_ttl.as_millis(),
-            self.delta.as_millis()
-        ));
+            self.delta.as_millis(),
+            self.body.len(),
+            fnv1a64(self.body.as_bytes())
+        );
+        let mut out = String::with_capacity(header.len() + self.body.len());
+        out.push_str(&header);
         out.push_str(&self.body);
         out
     }
 
-    /// Parses what [`Envelope::encode`] wrote.
+    /// Parses what [`Envelope::encode`] wrote; anything else is [`CorruptEntry`].
     pub fn decode(raw: &[u8]) -> Result<Self, CorruptEntry> {
-        let text = std::str::from_utf8(raw).map_err(|_| CorruptEntry("not UTF-8"))?;
-        let (header, body) = text
-            .split_once('\n')
+        let newline = raw
+            .iter()
+            .position(|b| *b == b'\n')
             .ok_or(CorruptEntry("no header line"))?;
+        let header =
+            std::str::from_utf8(&raw[..newline]).map_err(|_| CorruptEntry("header not UTF-8"))?;
+        let body = &raw[newline + 1..];
         let mut fields = header.split('|');
-        if fields.next() != Some("v1") {
+        if fields.next() != Some("v2") {
             return Err(CorruptEntry("unknown version"));
         }
         let mut number = || -> Result<u64, CorruptEntry> {
@@ -67,17 +77,25 @@ impl Envelope {
         let stored_at_ms = number()?;
         let fresh_ttl = Duration::from_millis(number()?);
         let delta = Duration::from_millis(number()?);
-        match fields.next() {
-            Some("V") => {}
-            Some("N") => return Err(CorruptEntry("negative entry of an earlier version")),
-            _ => return Err(CorruptEntry("bad kind")),
-        }
+        let length = number()?;
+        let checksum = fields
+            .next()
+            .filter(|f| f.len() == 16)
+            .and_then(|f| u64::from_str_radix(f, 16).ok())
+            .ok_or(CorruptEntry("bad checksum field"))?;
         if fields.next().is_some() {
             return Err(CorruptEntry("extra header fields"));
         }
         if body.is_empty() {
             return Err(CorruptEntry("empty body"));
         }
+        if body.len() as u64 != length {
+            return Err(CorruptEntry("body length differs from the header"));
+        }
+        if fnv1a64(body) != checksum {
+            return Err(CorruptEntry("body checksum differs from the header"));
+        }
+        let body = std::str::from_utf8(body).map_err(|_| CorruptEntry("body not UTF-8"))?;
         Ok(Envelope {
             stored_at_ms,
             fresh_ttl,
@@ -91,27 +109,54 @@ impl Envelope {
 mod tests {
     use super::*;
 
-    #[test]
-    fn round_trips_and_rejects_garbage() {
-        let entry = Envelope {
+    fn entry() -> Envelope {
+        Envelope {
             stored_at_ms: 1_700_000_000_123,
             fresh_ttl: Duration::from_secs(300),
             delta: Duration::from_millis(52),
             body: "{\"a\":\"x|y\\nz\"}".into(),
-        };
+        }
+    }
+
+    #[test]
+    fn round_trips() {
+        let entry = entry();
         assert_eq!(Envelope::decode(entry.encode().as_bytes()).unwrap(), entry);
         assert_eq!(entry.expires_at_ms(), 1_700_000_300_123);
+    }
+
+    #[test]
+    fn rejects_garbage_and_old_versions() {
         for bad in [
             &b""[..],
             b"{\"a\":1}",
-            b"v2|1|2|3|V\n{}",
-            b"v1|x|2|3|V\n{}",
-            b"v1|1|2|3|Q\n{}",
+            b"v1|1|2|3|V\n{}",
             b"v1|1|2|3|N\n",
-            b"v1|1|2|3|V\n",
+            b"v3|1|2|3|2|0000000000000000\n{}",
+            b"v2|x|2|3|2|0000000000000000\n{}",
+            b"v2|1|2|3|2|zz\n{}",
+            b"v2|1|2|3|0|cbf29ce484222325\n",
             b"\xff\xfe",
         ] {
             assert!(Envelope::decode(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_body_that_is_not_exactly_what_was_written_is_corrupt() {
+        let encoded = entry().encode();
+        let cut = &encoded.as_bytes()[..encoded.len() - 1];
+        assert_eq!(
+            Envelope::decode(cut).unwrap_err(),
+            CorruptEntry("body length differs from the header")
+        );
+        let extended = format!("{encoded} ");
+        assert!(Envelope::decode(extended.as_bytes()).is_err());
+        // Same length, other bytes: the checksum catches it.
+        let foreign = encoded.replace("x|y", "x|Y");
+        assert_eq!(
+            Envelope::decode(foreign.as_bytes()).unwrap_err(),
+            CorruptEntry("body checksum differs from the header")
+        );
     }
 }

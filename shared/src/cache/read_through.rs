@@ -27,8 +27,8 @@ use super::envelope::Envelope;
 use super::keys::KeySpace;
 use super::l1::L1Cache;
 use super::stats::LocalStats;
+use crate::cache_status::CacheStatus;
 use crate::generation::{Generation, Token};
-use crate::http::CacheStatus;
 use crate::storage::StorageError;
 use crate::upstash::{Command, Reply, UpstashClient, UpstashError};
 
@@ -638,12 +638,19 @@ pub fn xfetch_due(now_ms: u64, expires_at_ms: u64, delta_ms: u64, beta: f64, ran
     now_ms as f64 + gap >= expires_at_ms as f64
 }
 
-/// Unix time in milliseconds.
+/// Unix time in milliseconds. A clock before 1970 is logged as an error
+/// (every cached value then looks expired) and counts as 0.
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(since) => since.as_millis() as u64,
+        Err(error) => {
+            tracing::error!(
+                behind_ms = error.duration().as_millis() as u64,
+                "the system clock is before 1970"
+            );
+            0
+        }
+    }
 }
 
 #[cfg(test)]

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::keys::KeySpace;
-use crate::http::CacheStatus;
+use crate::cache_status::CacheStatus;
 use crate::upstash::Command;
 
 /// Names of the global counters (`{prefix}stats:{name}`).

@@ -1,6 +1,7 @@
 //! The management endpoints: clear, stats, warm. All but `GET /v1/cache/stats`
 //! (when `CACHE_STATS_PUBLIC=true`) need the admin token.
 
+use lambda_http::http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::json;
@@ -151,7 +152,7 @@ pub(super) async fn answer(
     work: impl std::future::Future<Output = Result<serde_json::Value, ApiError>>,
 ) -> Response<Body> {
     match work.await {
-        Ok(body) => json_status(200, body.to_string()),
+        Ok(body) => json_status(StatusCode::OK, body.to_string()),
         Err(error) => error_response(&error),
     }
 }

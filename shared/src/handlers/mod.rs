@@ -11,9 +11,10 @@ pub use invalidate::cache_invalidate;
 pub use manage::{cache_clear, cache_stats, cache_warm};
 pub use read::{latest_price, recent_data, symbol_info, symbols};
 
+use crate::error_chain::Chain;
 use crate::http::response::{error_response, ok_json};
-use crate::http::{ApiError, JsonBody, Route};
-use crate::service::ServiceError;
+use crate::http::{ApiError, Route};
+use crate::service::{JsonBody, ServiceError};
 
 /// `GET /v1/stocks/{symbol}/latest`.
 pub const LATEST_PRICE: Route = Route {
@@ -88,7 +89,7 @@ pub fn api_error(error: &ServiceError) -> ApiError {
     match error {
         ServiceError::NotFound(symbol) => ApiError::symbol_not_found(symbol),
         ServiceError::Storage(storage) => {
-            tracing::error!(error_kind = storage.kind(), error = %storage, "storage read failed");
+            tracing::error!(error_kind = storage.kind(), error = %Chain(storage), "storage read failed");
             ApiError::storage_unavailable()
         }
     }
@@ -104,7 +105,7 @@ pub fn match_route(routes: &[Route], request: &Request) -> Result<(Route, PathPa
     for route in routes {
         match route.matches(request) {
             Ok(params) => return Ok((*route, params)),
-            Err(error) if error.status == 405 => wrong_method = Some(error),
+            Err(error) if error.allow.is_some() => wrong_method = Some(error),
             Err(_) => {}
         }
     }

@@ -1,5 +1,6 @@
 //! API errors and their JSON form `{"error":{"code":"…","message":"…"}}`.
 
+use lambda_http::http::StatusCode;
 use serde::Serialize;
 
 /// An error answer of the API.
@@ -7,26 +8,29 @@ use serde::Serialize;
 #[error("{status} {code}: {message}")]
 pub struct ApiError {
     /// HTTP status code.
-    pub status: u16,
+    pub status: StatusCode,
     /// Stable machine-readable code.
     pub code: &'static str,
     /// Human-readable explanation (never holds secrets).
     pub message: String,
+    /// The method the route serves (the `Allow` header of a 405).
+    pub allow: Option<&'static str>,
 }
 
 impl ApiError {
-    fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
             message: message.into(),
+            allow: None,
         }
     }
 
     /// 400 `invalid_symbol`.
     pub fn invalid_symbol() -> Self {
         Self::new(
-            400,
+            StatusCode::BAD_REQUEST,
             "invalid_symbol",
             "symbol must be 1 to 15 characters: letters, digits, '.' or '-', starting with a letter or digit",
         )
@@ -34,13 +38,13 @@ impl ApiError {
 
     /// 400 `invalid_parameter`.
     pub fn invalid_parameter(message: impl Into<String>) -> Self {
-        Self::new(400, "invalid_parameter", message)
+        Self::new(StatusCode::BAD_REQUEST, "invalid_parameter", message)
     }
 
     /// 404 `symbol_not_found`.
     pub fn symbol_not_found(symbol: &str) -> Self {
         Self::new(
-            404,
+            StatusCode::NOT_FOUND,
             "symbol_not_found",
             format!("symbol {symbol} not found"),
         )
@@ -48,22 +52,30 @@ impl ApiError {
 
     /// 404 `not_found` for a path no route serves.
     pub fn not_found() -> Self {
-        Self::new(404, "not_found", "no route serves this path")
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no route serves this path",
+        )
     }
 
     /// 405 `method_not_allowed`.
-    pub fn method_not_allowed(allowed: &str) -> Self {
-        Self::new(
-            405,
+    pub fn method_not_allowed(allowed: &'static str) -> Self {
+        let error = Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             format!("method not allowed; use {allowed}"),
-        )
+        );
+        ApiError {
+            allow: Some(allowed),
+            ..error
+        }
     }
 
     /// 502 `storage_unavailable`: the data store failed or holds bad data.
     pub fn storage_unavailable() -> Self {
         Self::new(
-            502,
+            StatusCode::BAD_GATEWAY,
             "storage_unavailable",
             "the data store is unavailable; try again later",
         )
@@ -71,13 +83,17 @@ impl ApiError {
 
     /// 401 `unauthorized`.
     pub fn unauthorized() -> Self {
-        Self::new(401, "unauthorized", "missing or invalid bearer token")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "missing or invalid bearer token",
+        )
     }
 
     /// 403 `admin_disabled`.
     pub fn admin_disabled() -> Self {
         Self::new(
-            403,
+            StatusCode::FORBIDDEN,
             "admin_disabled",
             "management routes are disabled: CACHE_ADMIN_TOKEN is not set",
         )
@@ -85,7 +101,11 @@ impl ApiError {
 
     /// 503 `cache_unavailable`.
     pub fn cache_unavailable(message: impl Into<String>) -> Self {
-        Self::new(503, "cache_unavailable", message)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cache_unavailable",
+            message,
+        )
     }
 
     /// The JSON body of this error.

@@ -6,4 +6,3 @@ pub mod response;
 
 pub use error::ApiError;
 pub use request::Route;
-pub use response::{CacheStatus, JsonBody};

@@ -1,56 +1,15 @@
 //! JSON responses with the API's caching headers.
 
-use lambda_http::{Body, Response, http::HeaderValue};
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Response};
 
 use super::ApiError;
-
-/// How a response was produced by the cache layer (the `X-Cache` header).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CacheStatus {
-    /// Served from Redis, fresh.
-    Hit,
-    /// Served from this container's in-process cache.
-    L1,
-    /// Not cached: read from storage (and stored).
-    Miss,
-    /// Served from Redis past its fresh TTL (refresh under way or storage failing).
-    Stale,
-    /// The cache was not used (disabled, broken, or not applicable).
-    Bypass,
-}
-
-impl CacheStatus {
-    /// The `X-Cache` header value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            CacheStatus::Hit => "HIT",
-            CacheStatus::L1 => "L1",
-            CacheStatus::Miss => "MISS",
-            CacheStatus::Stale => "STALE",
-            CacheStatus::Bypass => "BYPASS",
-        }
-    }
-}
-
-/// A successful body and the metadata that becomes its headers.
-#[derive(Clone, Debug)]
-pub struct JsonBody {
-    /// Serialized JSON.
-    pub body: String,
-    /// Cache outcome.
-    pub cache: CacheStatus,
-    /// Seconds the data stays fresh (`Cache-Control: max-age`).
-    pub max_age: u64,
-}
+use crate::checksum::fnv1a64;
+use crate::service::JsonBody;
 
 /// A strong ETag of `body`: 64-bit FNV-1a, hex, quoted.
 pub fn etag_of(body: &[u8]) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in body {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    format!("\"{hash:016x}\"")
+    format!("\"{:016x}\"", fnv1a64(body))
 }
 
 /// True when an `If-None-Match` value names `etag` (or is `*`).
@@ -61,16 +20,19 @@ pub fn if_none_match_hits(header: &str, etag: &str) -> bool {
 }
 
 /// 200 with `body`, or 304 without one when `if_none_match` names its ETag.
+/// The cache outcome also rides in the response's extensions, as data for
+/// the per-invocation metrics.
 pub fn ok_json(json: JsonBody, if_none_match: Option<&str>) -> Response<Body> {
     let etag = etag_of(json.body.as_bytes());
     let not_modified = if_none_match.is_some_and(|h| if_none_match_hits(h, &etag));
     let (status, body) = if not_modified {
-        (304, Body::Empty)
+        (StatusCode::NOT_MODIFIED, Body::Empty)
     } else {
-        (200, Body::Text(json.body))
+        (StatusCode::OK, Body::Text(json.body))
     };
     let mut response = Response::new(body);
-    *response.status_mut() = lambda_http::http::StatusCode::from_u16(status).unwrap_or_default();
+    *response.status_mut() = status;
+    response.extensions_mut().insert(json.cache);
     let headers = response.headers_mut();
     if !not_modified {
         headers.insert("content-type", HeaderValue::from_static("application/json"));
@@ -86,9 +48,9 @@ pub fn ok_json(json: JsonBody, if_none_match: Option<&str>) -> Response<Body> {
 }
 
 /// A JSON response with any status (management endpoints).
-pub fn json_status(status: u16, body: String) -> Response<Body> {
+pub fn json_status(status: StatusCode, body: String) -> Response<Body> {
     let mut response = Response::new(Body::Text(body));
-    *response.status_mut() = lambda_http::http::StatusCode::from_u16(status).unwrap_or_default();
+    *response.status_mut() = status;
     response
         .headers_mut()
         .insert("content-type", HeaderValue::from_static("application/json"));
@@ -98,14 +60,13 @@ pub fn json_status(status: u16, body: String) -> Response<Body> {
     response
 }
 
-/// The JSON error response of `error`.
+/// The JSON error response of `error` (with `Allow` for a 405).
 pub fn error_response(error: &ApiError) -> Response<Body> {
     let mut response = json_status(error.status, error.body());
-    if error.status == 405 {
-        let allowed = error.message.rsplit("use ").next().unwrap_or("GET");
-        if let Ok(value) = HeaderValue::from_str(allowed) {
-            response.headers_mut().insert("allow", value);
-        }
+    if let Some(allowed) = error.allow {
+        response
+            .headers_mut()
+            .insert("allow", HeaderValue::from_static(allowed));
     }
     response
 }
@@ -113,6 +74,7 @@ pub fn error_response(error: &ApiError) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cache_status::CacheStatus;
 
     #[test]
     fn etag_is_stable_and_matches() {

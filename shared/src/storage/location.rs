@@ -18,8 +18,14 @@ pub enum LocationError {
     )]
     UnsupportedScheme(String),
     /// The backend refused its configuration (missing bucket, bad credentials setting...).
-    #[error("STORAGE_URL backend could not be configured: {0}")]
-    Backend(String),
+    #[error("STORAGE_URL backend {backend:?} could not be configured")]
+    Backend {
+        /// The backend of the URL.
+        backend: Backend,
+        /// What object_store reported.
+        #[source]
+        source: object_store::Error,
+    },
 }
 
 /// Which backend a `STORAGE_URL` selects.
@@ -88,7 +94,10 @@ impl StorageLocation {
                 let store = object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_bucket_name(bucket)
                     .build()
-                    .map_err(|e| LocationError::Backend(e.to_string()))?;
+                    .map_err(|source| LocationError::Backend {
+                        backend: Backend::Gcs,
+                        source,
+                    })?;
                 Ok(StorageLocation {
                     backend: Backend::Gcs,
                     store: Arc::new(store),
@@ -103,7 +112,10 @@ impl StorageLocation {
                 let store = object_store::aws::AmazonS3Builder::from_env()
                     .with_bucket_name(bucket)
                     .build()
-                    .map_err(|e| LocationError::Backend(e.to_string()))?;
+                    .map_err(|source| LocationError::Backend {
+                        backend: Backend::S3,
+                        source,
+                    })?;
                 Ok(StorageLocation {
                     backend: Backend::S3,
                     store: Arc::new(store),
@@ -141,8 +153,13 @@ impl StorageLocation {
                 absolute.display()
             )));
         }
-        let store = object_store::local::LocalFileSystem::new_with_prefix(&absolute)
-            .map_err(|e| LocationError::Backend(e.to_string()))?;
+        let store =
+            object_store::local::LocalFileSystem::new_with_prefix(&absolute).map_err(|source| {
+                LocationError::Backend {
+                    backend: Backend::File,
+                    source,
+                }
+            })?;
         Ok(StorageLocation {
             backend: Backend::File,
             store: Arc::new(store),

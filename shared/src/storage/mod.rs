@@ -257,7 +257,12 @@ impl StockStore {
         let bytes = match outcome {
             Err(_) => return Err(StorageError::Timeout(path.to_string())),
             Ok(Err(object_store::Error::NotFound { .. })) => return Ok(None),
-            Ok(Err(e)) => return Err(StorageError::Backend(e.to_string())),
+            Ok(Err(source)) => {
+                return Err(StorageError::Backend {
+                    path: path.to_string(),
+                    source,
+                });
+            }
             Ok(Ok(bytes)) => bytes,
         };
         serde_json::from_slice(&bytes)

@@ -93,15 +93,15 @@ impl DatasetWriter {
         path: &object_store::path::Path,
         value: &T,
     ) -> Result<(), StorageError> {
-        let body = serde_json::to_vec(value).map_err(|e| StorageError::Corrupt {
-            path: path.to_string(),
-            reason: e.to_string(),
-        })?;
+        let body = serde_json::to_vec(value).map_err(StorageError::Encode)?;
         self.location
             .store
             .put(path, PutPayload::from(body))
             .await
             .map(|_| ())
-            .map_err(|e| StorageError::Backend(e.to_string()))
+            .map_err(|source| StorageError::Backend {
+                path: path.to_string(),
+                source,
+            })
     }
 }

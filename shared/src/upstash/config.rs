@@ -79,11 +79,6 @@ impl UpstashConfig {
             timeout,
         }))
     }
-
-    /// [`UpstashConfig::from_lookup`] over the process environment.
-    pub fn from_env() -> Result<Option<Self>, UpstashConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
 }
 
 /// Checks the URL is absolute http(s) with a host and no credentials or

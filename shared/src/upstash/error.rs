@@ -44,13 +44,6 @@ impl UpstashError {
             Self::Build(_) => "build",
         }
     }
-
-    /// `true` for failures of the transport (timeout, connection, HTTP 5xx)
-    /// rather than of the command itself.
-    pub fn is_transport(&self) -> bool {
-        matches!(self, Self::Timeout | Self::Connect)
-            || matches!(self, Self::Http(status) if *status >= 500)
-    }
 }
 
 #[cfg(test)]
@@ -72,16 +65,6 @@ mod tests {
         kinds.sort_unstable();
         kinds.dedup();
         assert_eq!(kinds.len(), all.len());
-    }
-
-    #[test]
-    fn transport_classification() {
-        assert!(UpstashError::Timeout.is_transport());
-        assert!(UpstashError::Connect.is_transport());
-        assert!(UpstashError::Http(502).is_transport());
-        assert!(!UpstashError::Http(404).is_transport());
-        assert!(!UpstashError::Command("ERR".into()).is_transport());
-        assert!(!UpstashError::Unauthorized.is_transport());
     }
 
     #[test]
