@@ -1,5 +1,7 @@
 //! The service layer: the one place where the cache wraps every storage read.
 
+mod window;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -180,6 +182,9 @@ impl StockDataService {
         let full = self.cached(CacheItem::RecentWindow(symbol.clone())).await?;
         if days == window {
             return Ok(full);
+        }
+        if let Some(body) = window::slice_serialized(&full.body, days) {
+            return Ok(JsonBody { body, ..full });
         }
         let data: RecentData = serde_json::from_str(&full.body).map_err(|e| {
             ServiceError::Storage(StorageError::Corrupt {
