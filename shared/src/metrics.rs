@@ -58,7 +58,7 @@ impl Invocation {
         let errors = cache
             .map_or(0, |c| c.failures())
             .saturating_sub(self.failures);
-        let breaker_open = cache.is_some_and(|c| c.breaker().state() == BreakerState::Open);
+        let breaker_open = cache.is_some_and(|c| c.breaker_state() == BreakerState::Open);
         let metric = |name: &str, unit: &str| json!({"Name": name, "Unit": unit});
         json!({
             "_aws": {

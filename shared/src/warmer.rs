@@ -13,20 +13,17 @@
 //!    step 2: values read before an invalidation are never written after it.
 
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::StreamExt;
 use serde::Serialize;
 
 use crate::admin::WarmConfig;
-use crate::cache::{Envelope, ReadThrough, now_ms};
+use crate::cache::{Envelope, PIPELINE_MAX, ReadThrough, now_ms};
 use crate::generation::Token;
 use crate::service::{CacheItem, StockDataService};
 use crate::symbol::Symbol;
-use crate::upstash::{Command, Reply, UpstashError};
-
-/// Most commands in one pipeline.
-pub const PIPELINE_MAX: usize = 100;
+use crate::upstash::UpstashError;
 
 /// What a warm-up did.
 #[derive(Clone, Debug, Default, Serialize, PartialEq)]
@@ -60,43 +57,67 @@ pub async fn warm(
     let started = Instant::now();
     let cache = service.cache().ok_or(WarmError::Disabled)?;
     let symbols = choose_symbols(cache, config).await?;
-
     let mut items: Vec<CacheItem> = vec![CacheItem::SymbolList];
     for symbol in &symbols {
         items.extend(CacheItem::of_symbol(symbol));
     }
     let (stale, generation) = stale_items(service, cache, items).await?;
-
-    let mut report = WarmReport::default();
-    let mut needs_work: BTreeSet<String> = BTreeSet::new();
-    for item in &stale {
-        if let Some(symbol) = item.symbol() {
-            needs_work.insert(symbol.to_string());
-        }
-    }
-    report.skipped = symbols
+    let needs_work: BTreeSet<&str> = stale
+        .iter()
+        .filter_map(|item| item.symbol().map(Symbol::as_str))
+        .collect();
+    let skipped = symbols
         .iter()
         .filter(|s| !needs_work.contains(s.as_str()))
         .count();
+    let (writes, failed) = load_phase(service, stale, config.concurrency).await;
+    let written = write_phase(cache, &writes, &generation).await?;
+    let list_written = written.contains(&&CacheItem::SymbolList);
+    let warmed: BTreeSet<&str> = written
+        .iter()
+        .filter_map(|item| item.symbol().map(Symbol::as_str))
+        .filter(|s| !failed.contains(*s))
+        .collect();
+    let report = WarmReport {
+        warmed: warmed.len() + usize::from(list_written),
+        skipped,
+        failed: failed.into_iter().collect(),
+        duration_ms: started.elapsed().as_millis() as u64,
+    };
+    tracing::info!(
+        warmed = report.warmed,
+        skipped = report.skipped,
+        failed = report.failed.len(),
+        duration_ms = report.duration_ms,
+        "cache warmed"
+    );
+    Ok(report)
+}
 
-    let loads = futures::stream::iter(stale.into_iter().map(|item| async move {
+/// Reads `items` from storage, `concurrency` at a time: the values to
+/// write, and the names of the items that failed (one failure never stops
+/// the others).
+async fn load_phase(
+    service: &StockDataService,
+    items: Vec<CacheItem>,
+    concurrency: usize,
+) -> (Vec<(CacheItem, Envelope)>, BTreeSet<String>) {
+    let loads = futures::stream::iter(items.into_iter().map(|item| async move {
         let begun = Instant::now();
         let loaded = service.load(&item).await;
         (item, loaded, begun.elapsed())
     }))
-    .buffer_unordered(config.concurrency.max(1))
+    .buffer_unordered(concurrency.max(1))
     .collect::<Vec<_>>()
     .await;
-
-    let mut failed: BTreeSet<String> = BTreeSet::new();
-    let mut writes: Vec<(CacheItem, Envelope)> = Vec::new();
+    let mut writes = Vec::new();
+    let mut failed = BTreeSet::new();
     for (item, loaded, delta) in loads {
         match loaded {
             Ok(body) => {
-                let ttl = item.ttl(service.policy());
                 let entry = Envelope {
                     stored_at_ms: now_ms(),
-                    fresh_ttl: ttl,
+                    fresh_ttl: item.ttl(service.policy()),
                     delta,
                     body,
                 };
@@ -112,52 +133,12 @@ pub async fn warm(
             }
         }
     }
-    let written = write_current(cache, &writes, &generation).await?;
-    let list_written = written.contains(&&CacheItem::SymbolList);
-    let warmed: BTreeSet<&str> = written
-        .iter()
-        .filter_map(|item| item.symbol().map(Symbol::as_str))
-        .filter(|s| !failed.contains(*s))
-        .collect();
-    report.warmed = warmed.len() + usize::from(list_written);
-    report.failed = failed.into_iter().collect();
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    tracing::info!(
-        warmed = report.warmed,
-        skipped = report.skipped,
-        failed = report.failed.len(),
-        duration_ms = report.duration_ms,
-        "cache warmed"
-    );
-    Ok(report)
-}
-
-/// `WARM_SYMBOLS` first, then the most popular, without duplicates.
-async fn choose_symbols(
-    cache: &ReadThrough,
-    config: &WarmConfig,
-) -> Result<Vec<Symbol>, WarmError> {
-    let mut symbols = config.symbols.clone();
-    if config.top_n > 0 {
-        let top = Command::new("ZREVRANGE")
-            .arg(cache.keys().popularity())
-            .arg(0)
-            .arg(config.top_n as u64 - 1);
-        let reply = cache.client().command(&top).await?;
-        for member in reply.into_array().unwrap_or_default() {
-            if let Some(symbol) = member.as_str().and_then(|s| Symbol::parse(s).ok())
-                && !symbols.contains(&symbol)
-            {
-                symbols.push(symbol);
-            }
-        }
-    }
-    Ok(symbols)
+    (writes, failed)
 }
 
 /// Writes `writes` in batches of [`PIPELINE_MAX`], each only if the data
 /// generation is still `generation`; returns the items written.
-async fn write_current<'a>(
+async fn write_phase<'a>(
     cache: &ReadThrough,
     writes: &'a [(CacheItem, Envelope)],
     generation: &Token,
@@ -180,39 +161,38 @@ async fn write_current<'a>(
     Ok(written)
 }
 
+/// `WARM_SYMBOLS` first, then the most popular, without duplicates.
+async fn choose_symbols(
+    cache: &ReadThrough,
+    config: &WarmConfig,
+) -> Result<Vec<Symbol>, WarmError> {
+    let mut symbols = config.symbols.clone();
+    for symbol in cache.top_symbols(config.top_n).await? {
+        if !symbols.contains(&symbol) {
+            symbols.push(symbol);
+        }
+    }
+    Ok(symbols)
+}
+
 /// The items whose key is missing or past its fresh life (by `PTTL`), and
-/// the data generation read with the first batch (observed by the cache,
-/// so the storage reads that follow use a current manifest).
+/// the data generation read with them.
 async fn stale_items(
     service: &StockDataService,
     cache: &ReadThrough,
     items: Vec<CacheItem>,
 ) -> Result<(Vec<CacheItem>, Token), WarmError> {
-    let mut stale = Vec::new();
-    let mut generation = Token::Unknown;
-    for (n, chunk) in items.chunks(PIPELINE_MAX).enumerate() {
-        let mut commands: Vec<Command> = chunk
-            .iter()
-            .map(|item| Command::new("PTTL").arg(item.key(cache.keys())))
-            .collect();
-        if n == 0 {
-            commands.push(Command::new("GET").arg(cache.keys().generation()));
-        }
-        let mut replies = cache.client().pipeline(&commands).await?;
-        if n == 0 {
-            let reply = replies.pop().transpose()?;
-            generation = Token::from_reply(reply.as_ref().and_then(Reply::as_str));
-            cache.observe(&generation);
-        }
-        for (item, reply) in chunk.iter().zip(replies) {
+    let keys: Vec<String> = items.iter().map(|item| item.key(cache.keys())).collect();
+    let (left, generation) = cache.time_left(&keys).await?;
+    let stale = items
+        .into_iter()
+        .zip(left)
+        .filter(|(item, left)| {
             let ttl = item.ttl(service.policy());
             let grace = service.policy().retention(ttl).saturating_sub(ttl);
-            let left = reply.ok().as_ref().and_then(Reply::as_int).unwrap_or(-2);
-            let fresh = left > 0 && Duration::from_millis(left as u64) > grace;
-            if !fresh {
-                stale.push(item.clone());
-            }
-        }
-    }
+            !left.is_some_and(|left| left > grace)
+        })
+        .map(|(item, _)| item)
+        .collect();
     Ok((stale, generation))
 }

@@ -71,7 +71,7 @@ async fn delay_within_the_timeout_still_hits_and_beyond_it_answers_from_storage(
             "a delay within CACHE_TIMEOUT_MS is only slower"
         );
     }
-    assert_eq!(c.cache().breaker().state().as_str(), "closed");
+    assert_eq!(c.cache().breaker_state().as_str(), "closed");
 
     proxy.set(Fault::Delay(Duration::from_millis(800)));
     for _ in 0..5 {
@@ -85,7 +85,7 @@ async fn delay_within_the_timeout_still_hits_and_beyond_it_answers_from_storage(
             started.elapsed()
         );
     }
-    assert_eq!(c.cache().breaker().state().as_str(), "open");
+    assert_eq!(c.cache().breaker_state().as_str(), "open");
 }
 
 /// One container, every fault in turn; the cache dies and comes back each time.
@@ -124,7 +124,7 @@ async fn every_fault_toggled_on_one_container_opens_then_closes_the_breaker() {
         proxy.set(fault);
         // Every request is answered from storage while the breaker counts failures.
         let mut until_open = 0;
-        while c.cache().breaker().state().as_str() != "open" {
+        while c.cache().breaker_state().as_str() != "open" {
             let response = latest(&c, "AAPL").await;
             requests += 1;
             assert_eq!(response.status(), 200, "{fault:?}");
@@ -133,7 +133,7 @@ async fn every_fault_toggled_on_one_container_opens_then_closes_the_breaker() {
             assert!(
                 until_open <= config.breaker_failures,
                 "{fault:?}: breaker still {} after {until_open} requests",
-                c.cache().breaker().state().as_str()
+                c.cache().breaker_state().as_str()
             );
         }
         // Open: nothing reaches the proxy, nobody waits.
@@ -161,7 +161,7 @@ async fn every_fault_toggled_on_one_container_opens_then_closes_the_breaker() {
         let response = latest(&c, "AAPL").await;
         requests += 1;
         assert_eq!(x_cache(&response), "HIT", "{fault:?}: hits resume");
-        assert_eq!(c.cache().breaker().state().as_str(), "closed");
+        assert_eq!(c.cache().breaker_state().as_str(), "closed");
     }
     println!(
         "faults: {} fault modes toggled on one container, {requests} requests, all 200",
@@ -373,7 +373,7 @@ async fn redis_killed_and_restarted_on_the_same_port_cache_recovers() {
         assert_eq!(json_body(&response)["date"], "2013-03-01");
         served += 1;
     }
-    assert_eq!(c.cache().breaker().state().as_str(), "open");
+    assert_eq!(c.cache().breaker_state().as_str(), "open");
 
     let mut redis = RedisServer::start(port)
         .await
@@ -398,7 +398,7 @@ async fn redis_killed_and_restarted_on_the_same_port_cache_recovers() {
         "hits resume after the restart: {seen:?}"
     );
     assert!(seen.contains(&"MISS".to_string()), "{seen:?}");
-    assert_eq!(c.cache().breaker().state().as_str(), "closed");
+    assert_eq!(c.cache().breaker_state().as_str(), "closed");
     println!(
         "faults: redis-server on :{port} killed and restarted, {served} requests all 200, recovered after {:?}",
         started.elapsed()

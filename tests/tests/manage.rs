@@ -105,7 +105,7 @@ async fn clear_one_symbol_removes_only_its_keys_in_one_request() {
     let c = container(&server.url(), data.store(no_memo()), config);
     touch_symbol(&c, "AAPL").await;
     touch_symbol(&c, "FB").await;
-    assert!(c.cache().l1().len() >= 6);
+    assert!(c.cache().l1_len() >= 6);
 
     let sent = c.client.requests_sent();
     let response = clear(&c, "/v1/cache/clear/aapl", Some(&bearer())).await;

@@ -31,7 +31,7 @@ impl BreakerState {
 
 /// Consecutive-failure circuit breaker.
 #[derive(Debug)]
-pub struct CircuitBreaker {
+pub(crate) struct CircuitBreaker {
     threshold: u32,
     cooldown: Duration,
     inner: Mutex<Inner>,
@@ -46,7 +46,7 @@ struct Inner {
 
 impl CircuitBreaker {
     /// Opens after `threshold` consecutive failures, for `cooldown`.
-    pub fn new(threshold: u32, cooldown: Duration) -> Self {
+    pub(crate) fn new(threshold: u32, cooldown: Duration) -> Self {
         CircuitBreaker {
             threshold: threshold.max(1),
             cooldown,
@@ -59,7 +59,7 @@ impl CircuitBreaker {
     }
 
     /// May a call go to the cache now? In half-open state only one caller gets `true`.
-    pub fn allow(&self) -> bool {
+    pub(crate) fn allow(&self) -> bool {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         match inner.opened_at {
             None => true,
@@ -72,7 +72,7 @@ impl CircuitBreaker {
     }
 
     /// A call succeeded: close.
-    pub fn record_success(&self) {
+    pub(crate) fn record_success(&self) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.failures = 0;
         inner.opened_at = None;
@@ -80,7 +80,7 @@ impl CircuitBreaker {
     }
 
     /// A call failed: count it, and open (again) at the threshold or after a failed probe.
-    pub fn record_failure(&self) {
+    pub(crate) fn record_failure(&self) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.failures = inner.failures.saturating_add(1);
         if inner.probing || inner.failures >= self.threshold {
@@ -90,7 +90,7 @@ impl CircuitBreaker {
     }
 
     /// The current state.
-    pub fn state(&self) -> BreakerState {
+    pub(crate) fn state(&self) -> BreakerState {
         let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         match inner.opened_at {
             None => BreakerState::Closed,

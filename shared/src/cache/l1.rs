@@ -8,7 +8,7 @@ use super::envelope::Envelope;
 
 /// A bounded map from key to entry with a per-entry deadline.
 #[derive(Debug)]
-pub struct L1Cache {
+pub(crate) struct L1Cache {
     max_entries: usize,
     ttl: Duration,
     inner: Mutex<Inner>,
@@ -22,7 +22,7 @@ struct Inner {
 
 impl L1Cache {
     /// A cache of at most `max_entries`, each kept at most `ttl` (0 disables it).
-    pub fn new(max_entries: usize, ttl: Duration) -> Self {
+    pub(crate) fn new(max_entries: usize, ttl: Duration) -> Self {
         L1Cache {
             max_entries,
             ttl,
@@ -31,12 +31,12 @@ impl L1Cache {
     }
 
     /// True when the cache holds nothing ever (size or TTL 0).
-    pub fn is_disabled(&self) -> bool {
+    pub(crate) fn is_disabled(&self) -> bool {
         self.max_entries == 0 || self.ttl.is_zero()
     }
 
     /// The entry of `key` if present and not expired.
-    pub fn get(&self, key: &str) -> Option<Arc<Envelope>> {
+    pub(crate) fn get(&self, key: &str) -> Option<Arc<Envelope>> {
         if self.is_disabled() {
             return None;
         }
@@ -52,7 +52,7 @@ impl L1Cache {
     }
 
     /// Keeps `entry` for `min(ttl, fresh_left)`.
-    pub fn put(&self, key: &str, entry: Arc<Envelope>, fresh_left: Duration) {
+    pub(crate) fn put(&self, key: &str, entry: Arc<Envelope>, fresh_left: Duration) {
         let keep = self.ttl.min(fresh_left);
         if self.is_disabled() || keep.is_zero() {
             return;
@@ -79,31 +79,20 @@ impl L1Cache {
         }
     }
 
-    /// Drops `key`.
-    pub fn remove(&self, key: &str) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner.map.remove(key);
-    }
-
     /// Drops everything.
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         inner.map.clear();
         inner.order.clear();
     }
 
     /// Entries held now (expired ones included until touched).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.inner
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .map
             .len()
-    }
-
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -136,7 +125,7 @@ mod tests {
             "never kept beyond the value's freshness"
         );
         l1.clear();
-        assert!(l1.is_empty());
+        assert_eq!(l1.len(), 0);
     }
 
     #[test]

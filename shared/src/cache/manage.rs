@@ -15,7 +15,10 @@ const COUNT_SCAN_LIMIT: usize = 20;
 
 /// Deletes every key of `symbol` (values and locks) and replaces the data
 /// generation, in one request (see [`invalidate`]); drops this container's L1.
-pub async fn clear_symbol(cache: &ReadThrough, symbol: &Symbol) -> Result<u64, UpstashError> {
+pub(crate) async fn clear_symbol(
+    cache: &ReadThrough,
+    symbol: &Symbol,
+) -> Result<u64, UpstashError> {
     let done = invalidate(cache, &Invalidation::symbol(symbol.clone())).await?;
     Ok(done.keys_deleted)
 }
@@ -23,13 +26,13 @@ pub async fn clear_symbol(cache: &ReadThrough, symbol: &Symbol) -> Result<u64, U
 /// Replaces the data generation, then deletes every other key under the
 /// prefix: `SCAN MATCH prefix* COUNT n`, then `UNLINK` per batch. Never
 /// `FLUSHDB`: the database may be shared.
-pub async fn clear_all(cache: &ReadThrough) -> Result<u64, UpstashError> {
+pub(crate) async fn clear_all(cache: &ReadThrough) -> Result<u64, UpstashError> {
     Ok(invalidate_everything(cache).await?.keys_deleted)
 }
 
 /// One entry of the popularity ranking.
 #[derive(Clone, Debug, Serialize, PartialEq)]
-pub struct Popular {
+pub(crate) struct Popular {
     /// The symbol.
     pub symbol: String,
     /// Requests counted (flushed) for it.
@@ -38,7 +41,7 @@ pub struct Popular {
 
 /// The body of `GET /v1/cache/stats`.
 #[derive(Clone, Debug, Serialize)]
-pub struct StatsReport {
+pub(crate) struct StatsReport {
     /// Caching is configured and enabled.
     pub enabled: bool,
     /// A `PING` succeeded just now.
@@ -94,13 +97,13 @@ impl StatsReport {
 }
 
 /// Global statistics. Never fails: an unreachable cache reports `connected: false`.
-pub async fn stats_report(cache: Option<&ReadThrough>) -> StatsReport {
+pub(crate) async fn stats_report(cache: Option<&ReadThrough>) -> StatsReport {
     let Some(cache) = cache else {
         return StatsReport::disabled();
     };
     let mut report = StatsReport {
         enabled: true,
-        circuit: cache.breaker().state().as_str(),
+        circuit: cache.breaker_state().as_str(),
         ..StatsReport::disabled()
     };
     // This container's own unflushed counts are included (best effort).
@@ -183,7 +186,7 @@ async fn count_keys(cache: &ReadThrough) -> (Option<u64>, bool) {
 }
 
 /// Resets the global counters and the popularity ranking; returns the new `since`.
-pub async fn reset_stats(cache: &ReadThrough) -> Result<String, UpstashError> {
+pub(crate) async fn reset_stats(cache: &ReadThrough) -> Result<String, UpstashError> {
     let keys = cache.keys();
     let since = now_rfc3339();
     let commands = [

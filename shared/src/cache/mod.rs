@@ -4,18 +4,19 @@
 
 mod breaker;
 mod config;
-pub mod envelope;
+mod envelope;
 pub mod invalidate;
-pub mod keys;
+mod keys;
 mod l1;
-pub mod manage;
+pub(crate) mod manage;
 mod read_through;
-pub mod stats;
+mod stats;
+mod warming;
 
-pub use breaker::{BreakerState, CircuitBreaker};
+pub use breaker::BreakerState;
 pub use config::CacheConfig;
-pub use envelope::Envelope;
+pub use envelope::{CorruptEntry, Envelope};
 pub use invalidate::{Invalidated, Invalidation};
 pub use keys::KeySpace;
-pub use l1::L1Cache;
 pub use read_through::{Lookup, ReadThrough, now_ms, xfetch_due};
+pub use warming::PIPELINE_MAX;

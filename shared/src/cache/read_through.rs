@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::breaker::CircuitBreaker;
+use super::breaker::{BreakerState, CircuitBreaker};
 use super::config::CacheConfig;
 use super::envelope::Envelope;
 use super::keys::KeySpace;
@@ -65,15 +65,6 @@ impl Lookup {
         self.entry.expires_at_ms().saturating_sub(now_ms()) / 1000
     }
 }
-
-/// Writes many values only while the data generation is unchanged.
-/// KEYS: generation, then the value keys. ARGV: the generation seen before
-/// the storage reads ('' = none), then value and PX of each key. Returns
-/// the number written (0 when an invalidation came in between).
-const STORE_MANY_SCRIPT: &str = "\
-if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
-for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[2 * i - 2], 'PX', ARGV[2 * i - 1]) end
-return #KEYS - 1";
 
 /// What one `MGET value generation` found.
 struct Fetched {
@@ -141,8 +132,8 @@ impl ReadThrough {
         &self.keys
     }
 
-    /// The client (for management endpoints).
-    pub fn client(&self) -> &UpstashClient {
+    /// The client (for this module's management and warming operations).
+    pub(crate) fn client(&self) -> &UpstashClient {
         &self.client
     }
 
@@ -151,18 +142,18 @@ impl ReadThrough {
         &self.config
     }
 
-    /// This container's L1.
-    pub fn l1(&self) -> &L1Cache {
-        &self.l1
+    /// Entries in this container's L1.
+    pub fn l1_len(&self) -> usize {
+        self.l1.len()
     }
 
-    /// The breaker.
-    pub fn breaker(&self) -> &CircuitBreaker {
-        &self.breaker
+    /// This container's breaker state.
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker.state()
     }
 
     /// This container's counters not yet flushed.
-    pub fn stats(&self) -> &LocalStats {
+    pub(crate) fn stats(&self) -> &LocalStats {
         &self.stats
     }
 
@@ -179,36 +170,6 @@ impl ReadThrough {
     /// Drops this container's L1 (after an invalidation it sent itself).
     pub(crate) fn forget_local(&self) {
         self.l1.clear();
-    }
-
-    /// Writes `entries` (key, value) in one script call, only if the data
-    /// generation is still `generation` (read before the values were);
-    /// returns how many were written: all, or none.
-    pub async fn store_if_current(
-        &self,
-        entries: &[(String, Envelope)],
-        generation: &Token,
-    ) -> Result<usize, UpstashError> {
-        let Some(seen) = generation.as_script_arg() else {
-            return Ok(0);
-        };
-        if entries.is_empty() {
-            return Ok(0);
-        }
-        let mut command = Command::new("EVAL")
-            .arg(STORE_MANY_SCRIPT)
-            .arg(entries.len() + 1)
-            .arg(self.keys.generation())
-            .args(entries.iter().map(|(key, _)| key.as_str()))
-            .arg(seen);
-        for (_, entry) in entries {
-            let retention = self.config.retention(entry.fresh_ttl);
-            command = command
-                .arg(entry.encode())
-                .arg(retention.as_millis().max(1) as u64);
-        }
-        let reply = self.client.command(&command).await?;
-        Ok(reply.as_int().unwrap_or(0).max(0) as usize)
     }
 
     /// Counts a request for `symbol` in the popularity ranking.

@@ -19,17 +19,17 @@ use crate::cache_status::CacheStatus;
 use crate::upstash::Command;
 
 /// Names of the global counters (`{prefix}stats:{name}`).
-pub const COUNTERS: [&str; 5] = ["hits", "misses", "stale", "errors", "bypass"];
+pub(super) const COUNTERS: [&str; 5] = ["hits", "misses", "stale", "errors", "bypass"];
 
 /// Most distinct symbols remembered between flushes.
 const MAX_POPULAR: usize = 1000;
 
 /// Most symbols whose counts one flush sends (one `ZINCRBY` each).
-pub const POPULAR_PER_FLUSH: usize = 10;
+pub(super) const POPULAR_PER_FLUSH: usize = 10;
 
 /// Counters of this container since its last flush.
 #[derive(Debug)]
-pub struct LocalStats {
+pub(crate) struct LocalStats {
     counters: [AtomicU64; 5],
     popular: Mutex<HashMap<String, u64>>,
     recorded: AtomicU64,
@@ -46,7 +46,7 @@ impl Default for LocalStats {
 
 /// Counts taken out of [`LocalStats`] for one flush.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Pending {
+pub(crate) struct Pending {
     /// hits, misses, stale, errors, bypass.
     pub counters: [u64; 5],
     /// Requests per symbol.
@@ -55,12 +55,12 @@ pub struct Pending {
 
 impl Pending {
     /// True when there is nothing to flush.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.counters.iter().all(|c| *c == 0) && self.popular.is_empty()
     }
 
     /// The commands that add these counts to the global ones.
-    pub fn commands(&self, keys: &KeySpace) -> Vec<Command> {
+    pub(crate) fn commands(&self, keys: &KeySpace) -> Vec<Command> {
         if self.is_empty() {
             return Vec::new();
         }
@@ -90,7 +90,7 @@ impl Pending {
 
 impl LocalStats {
     /// Counters flushed every `flush_interval` or `flush_requests` recorded outcomes.
-    pub fn new(flush_interval: Duration, flush_requests: u64) -> Self {
+    pub(crate) fn new(flush_interval: Duration, flush_requests: u64) -> Self {
         LocalStats {
             counters: Default::default(),
             popular: Mutex::new(HashMap::new()),
@@ -102,7 +102,7 @@ impl LocalStats {
     }
 
     /// Counts one outcome.
-    pub fn record(&self, status: CacheStatus) {
+    pub(crate) fn record(&self, status: CacheStatus) {
         let index = match status {
             CacheStatus::Hit | CacheStatus::L1 => 0,
             CacheStatus::Miss => 1,
@@ -114,12 +114,12 @@ impl LocalStats {
     }
 
     /// Counts one failed cache call.
-    pub fn record_error(&self) {
+    pub(crate) fn record_error(&self) {
         self.counters[3].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts one request for `symbol` (popularity).
-    pub fn record_symbol(&self, symbol: &str) {
+    pub(crate) fn record_symbol(&self, symbol: &str) {
         let mut popular = self.popular.lock().unwrap_or_else(|e| e.into_inner());
         if popular.len() < MAX_POPULAR || popular.contains_key(symbol) {
             *popular.entry(symbol.to_string()).or_insert(0) += 1;
@@ -127,7 +127,7 @@ impl LocalStats {
     }
 
     /// True when enough time or traffic passed since the last flush.
-    pub fn flush_due(&self) -> bool {
+    pub(crate) fn flush_due(&self) -> bool {
         if self.recorded.load(Ordering::Relaxed) >= self.flush_requests {
             return true;
         }
@@ -136,7 +136,7 @@ impl LocalStats {
     }
 
     /// Takes every count (resetting them) for a flush.
-    pub fn take(&self) -> Pending {
+    pub(crate) fn take(&self) -> Pending {
         *self.last_flush.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
         self.recorded.store(0, Ordering::Relaxed);
         let mut counters = [0; 5];
@@ -160,7 +160,7 @@ impl LocalStats {
     }
 
     /// Puts back counts whose flush failed, so nothing is lost to a failed request.
-    pub fn restore(&self, pending: Pending) {
+    pub(crate) fn restore(&self, pending: Pending) {
         for (counter, value) in self.counters.iter().zip(pending.counters) {
             counter.fetch_add(value, Ordering::Relaxed);
         }
@@ -172,7 +172,7 @@ impl LocalStats {
 }
 
 /// Now as RFC 3339 (UTC, seconds).
-pub fn now_rfc3339() -> String {
+pub(super) fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 

@@ -308,7 +308,7 @@ impl Node {
     /// True when its breaker is open.
     pub fn breaker_open(&self) -> bool {
         self.cache()
-            .is_some_and(|c| c.breaker().state() == BreakerState::Open)
+            .is_some_and(|c| c.breaker_state() == BreakerState::Open)
     }
 }
 
