@@ -72,6 +72,77 @@ impl Default for CacheConfig {
     }
 }
 
+/// Reads one kind of setting through a lookup, each variable named once.
+struct Settings<'a, L> {
+    lookup: &'a L,
+}
+
+impl<L: Fn(&str) -> Option<String>> Settings<'_, L> {
+    /// Seconds in `0..=max`, `default` when unset.
+    fn secs(
+        &self,
+        name: &'static str,
+        default: Duration,
+        max: u64,
+    ) -> Result<Duration, ConfigError> {
+        parse_u64(self.lookup, name, default.as_secs(), 0..=max).map(Duration::from_secs)
+    }
+
+    /// Milliseconds in `range`, `default` when unset.
+    fn millis(
+        &self,
+        name: &'static str,
+        default: Duration,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<Duration, ConfigError> {
+        parse_u64(self.lookup, name, default.as_millis() as u64, range).map(Duration::from_millis)
+    }
+
+    /// A fresh TTL: 1 s to 30 days.
+    fn ttl(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        let value = self.secs(name, default, 30 * 86_400)?;
+        if value.is_zero() {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: "must be at least 1 second".into(),
+            });
+        }
+        Ok(value)
+    }
+
+    /// A count in `range`, `default` when unset.
+    fn count(
+        &self,
+        name: &'static str,
+        default: u64,
+        range: std::ops::RangeInclusive<u64>,
+    ) -> Result<u64, ConfigError> {
+        parse_u64(self.lookup, name, default, range)
+    }
+
+    /// `CACHE_ENABLED`: unset means "on exactly when Upstash is configured".
+    fn enabled(&self, upstash_configured: bool) -> Result<bool, ConfigError> {
+        match parse_bool(self.lookup, "CACHE_ENABLED")? {
+            Some(true) if !upstash_configured => Err(ConfigError::Invalid {
+                name: "CACHE_ENABLED",
+                reason: "is true but UPSTASH_REDIS_REST_URL is not set".into(),
+            }),
+            Some(flag) => Ok(flag),
+            None => Ok(upstash_configured),
+        }
+    }
+
+    /// `CACHE_STALE_GRACE_S`: unset means "equal to the fresh TTL".
+    fn stale_grace(&self) -> Result<Option<Duration>, ConfigError> {
+        match (self.lookup)("CACHE_STALE_GRACE_S").filter(|v| !v.trim().is_empty()) {
+            None => Ok(None),
+            Some(_) => self
+                .secs("CACHE_STALE_GRACE_S", Duration::ZERO, 7 * 86_400)
+                .map(Some),
+        }
+    }
+}
+
 impl CacheConfig {
     /// Reads `CACHE_*` through `lookup`. `CACHE_ENABLED=true` without an
     /// Upstash URL is an error; unset, the cache is on exactly when Upstash is configured.
@@ -80,114 +151,55 @@ impl CacheConfig {
         upstash_configured: bool,
     ) -> Result<Self, ConfigError> {
         let d = CacheConfig::default();
-        let secs = |name, default: Duration, max| -> Result<Duration, ConfigError> {
-            Ok(Duration::from_secs(parse_u64(
-                lookup,
-                name,
-                default.as_secs(),
-                0..=max,
-            )?))
-        };
-        let enabled = match parse_bool(lookup, "CACHE_ENABLED")? {
-            Some(true) if !upstash_configured => {
-                return Err(ConfigError::Invalid {
-                    name: "CACHE_ENABLED",
-                    reason: "is true but UPSTASH_REDIS_REST_URL is not set".into(),
-                });
-            }
-            Some(flag) => flag,
-            None => upstash_configured,
-        };
+        let read = Settings { lookup };
         let key_prefix = lookup("CACHE_KEY_PREFIX").unwrap_or(d.key_prefix.clone());
         validate_prefix(&key_prefix)?;
-        let stale_grace = match lookup("CACHE_STALE_GRACE_S").filter(|v| !v.trim().is_empty()) {
-            None => None,
-            Some(_) => Some(secs("CACHE_STALE_GRACE_S", Duration::ZERO, 7 * 86_400)?),
-        };
-        let config = CacheConfig {
-            enabled,
+        Ok(CacheConfig {
+            enabled: read.enabled(upstash_configured)?,
             key_prefix,
-            ttl_latest_price: positive(
-                secs("CACHE_TTL_LATEST_PRICE", d.ttl_latest_price, 30 * 86_400)?,
-                "CACHE_TTL_LATEST_PRICE",
-            )?,
-            ttl_recent_data: positive(
-                secs("CACHE_TTL_RECENT_DATA", d.ttl_recent_data, 30 * 86_400)?,
-                "CACHE_TTL_RECENT_DATA",
-            )?,
-            ttl_symbol_list: positive(
-                secs("CACHE_TTL_SYMBOL_LIST", d.ttl_symbol_list, 30 * 86_400)?,
-                "CACHE_TTL_SYMBOL_LIST",
-            )?,
-            ttl_symbol_info: positive(
-                secs("CACHE_TTL_SYMBOL_INFO", d.ttl_symbol_info, 30 * 86_400)?,
-                "CACHE_TTL_SYMBOL_INFO",
-            )?,
-            stale_grace,
+            ttl_latest_price: read.ttl("CACHE_TTL_LATEST_PRICE", d.ttl_latest_price)?,
+            ttl_recent_data: read.ttl("CACHE_TTL_RECENT_DATA", d.ttl_recent_data)?,
+            ttl_symbol_list: read.ttl("CACHE_TTL_SYMBOL_LIST", d.ttl_symbol_list)?,
+            ttl_symbol_info: read.ttl("CACHE_TTL_SYMBOL_INFO", d.ttl_symbol_info)?,
+            stale_grace: read.stale_grace()?,
             xfetch_beta: parse_f64(lookup, "CACHE_XFETCH_BETA", d.xfetch_beta)?,
-            recent_window_days: parse_u64(
-                lookup,
+            recent_window_days: read.count(
                 "CACHE_RECENT_WINDOW_DAYS",
                 u64::from(d.recent_window_days),
                 1..=3650,
             )? as u32,
-            l1_max_entries: parse_u64(
-                lookup,
+            l1_max_entries: read.count(
                 "CACHE_L1_MAX_ENTRIES",
                 d.l1_max_entries as u64,
                 0..=1_000_000,
             )? as usize,
-            l1_ttl: secs("CACHE_L1_TTL_S", d.l1_ttl, 3600)?,
-            breaker_failures: parse_u64(
-                lookup,
+            l1_ttl: read.secs("CACHE_L1_TTL_S", d.l1_ttl, 3600)?,
+            breaker_failures: read.count(
                 "CACHE_BREAKER_FAILURES",
                 u64::from(d.breaker_failures),
                 1..=1000,
             )? as u32,
-            breaker_cooldown: secs("CACHE_BREAKER_COOLDOWN_S", d.breaker_cooldown, 3600)?,
-            lock_ttl: Duration::from_millis(parse_u64(
-                lookup,
-                "CACHE_LOCK_TTL_MS",
-                d.lock_ttl.as_millis() as u64,
-                100..=60_000,
-            )?),
-            miss_wait_polls: parse_u64(
-                lookup,
+            breaker_cooldown: read.secs("CACHE_BREAKER_COOLDOWN_S", d.breaker_cooldown, 3600)?,
+            lock_ttl: read.millis("CACHE_LOCK_TTL_MS", d.lock_ttl, 100..=60_000)?,
+            miss_wait_polls: read.count(
                 "CACHE_MISS_WAIT_POLLS",
                 u64::from(d.miss_wait_polls),
                 0..=10,
             )? as u32,
-            miss_wait: Duration::from_millis(parse_u64(
-                lookup,
-                "CACHE_MISS_WAIT_MS",
-                d.miss_wait.as_millis() as u64,
-                1..=1000,
-            )?),
-            stats_flush_interval: secs("CACHE_STATS_FLUSH_S", d.stats_flush_interval, 3600)?,
-            stats_flush_requests: parse_u64(
-                lookup,
+            miss_wait: read.millis("CACHE_MISS_WAIT_MS", d.miss_wait, 1..=1000)?,
+            stats_flush_interval: read.secs("CACHE_STATS_FLUSH_S", d.stats_flush_interval, 3600)?,
+            stats_flush_requests: read.count(
                 "CACHE_STATS_FLUSH_REQUESTS",
                 d.stats_flush_requests,
                 1..=100_000,
             )?,
-        };
-        Ok(config)
+        })
     }
 
     /// How long a value with fresh TTL `fresh` stays in Redis (fresh + grace).
     pub fn retention(&self, fresh: Duration) -> Duration {
         fresh + self.stale_grace.unwrap_or(fresh)
     }
-}
-
-fn positive(value: Duration, name: &'static str) -> Result<Duration, ConfigError> {
-    if value.is_zero() {
-        return Err(ConfigError::Invalid {
-            name,
-            reason: "must be at least 1 second".into(),
-        });
-    }
-    Ok(value)
 }
 
 fn validate_prefix(prefix: &str) -> Result<(), ConfigError> {

@@ -114,9 +114,19 @@ pub(crate) async fn stats_report(cache: Option<&ReadThrough>) -> StatsReport {
     }
     report.connected = true;
     report.ping_ms = Some((started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0);
+    read_counters(cache, &mut report).await;
+    let served = report.hits + report.stale;
+    let total = served + report.misses;
+    report.hit_rate =
+        (total > 0).then(|| ((served as f64 / total as f64) * 10_000.0).round() / 10_000.0);
+    (report.keys, report.keys_estimated) = count_keys(cache).await;
+    report
+}
 
+/// Global counters, popularity and memory, in one pipeline.
+async fn read_counters(cache: &ReadThrough, report: &mut StatsReport) {
     let keys = cache.keys();
-    let mut commands = vec![
+    let commands = [
         Command::new("MGET")
             .args(COUNTERS.iter().map(|name| keys.stat(name)))
             .arg(keys.stat("since")),
@@ -125,48 +135,52 @@ pub(crate) async fn stats_report(cache: Option<&ReadThrough>) -> StatsReport {
             .arg(0)
             .arg(9)
             .arg("WITHSCORES"),
+        Command::new("INFO").arg("memory"),
     ];
-    commands.push(Command::new("INFO").arg("memory"));
-    if let Ok(replies) = cache.client().pipeline(&commands).await {
-        let mut replies = replies.into_iter();
-        if let Some(Ok(Reply::Array(values))) = replies.next() {
-            let number = |r: &Reply| r.as_int().unwrap_or(0).max(0) as u64;
-            if values.len() == COUNTERS.len() + 1 {
-                report.hits = number(&values[0]);
-                report.misses = number(&values[1]);
-                report.stale = number(&values[2]);
-                report.errors = number(&values[3]);
-                report.bypass = number(&values[4]);
-                report.since = values[5].as_str().map(str::to_owned);
-            }
-        }
-        if let Some(Ok(Reply::Array(pairs))) = replies.next() {
-            report.popular = pairs
-                .chunks(2)
-                .filter_map(|pair| {
-                    let symbol = pair.first()?.as_str()?.to_owned();
-                    let score: f64 = pair.get(1)?.as_str()?.parse().ok()?;
-                    Some(Popular {
-                        symbol,
-                        requests: score.max(0.0) as u64,
-                    })
-                })
-                .collect();
-        }
-        if let Some(Ok(info)) = replies.next() {
-            report.memory_used = info.as_str().and_then(|text| {
-                text.lines()
-                    .find_map(|line| line.strip_prefix("used_memory:"))
-                    .and_then(|v| v.trim().parse().ok())
-            });
-        }
+    let Ok(replies) = cache.client().pipeline(&commands).await else {
+        return;
+    };
+    let mut replies = replies.into_iter().map(Result::ok);
+    if let Some(Some(Reply::Array(values))) = replies.next()
+        && values.len() == COUNTERS.len() + 1
+    {
+        let number = |r: &Reply| r.as_int().unwrap_or(0).max(0) as u64;
+        report.hits = number(&values[0]);
+        report.misses = number(&values[1]);
+        report.stale = number(&values[2]);
+        report.errors = number(&values[3]);
+        report.bypass = number(&values[4]);
+        report.since = values[5].as_str().map(str::to_owned);
     }
-    let served = report.hits + report.stale;
-    let total = served + report.misses;
-    report.hit_rate =
-        (total > 0).then(|| ((served as f64 / total as f64) * 10_000.0).round() / 10_000.0);
-    (report.keys, report.keys_estimated) = count_keys(cache).await;
-    report
+    if let Some(Some(Reply::Array(pairs))) = replies.next() {
+        report.popular = popular(&pairs);
+    }
+    if let Some(Some(info)) = replies.next() {
+        report.memory_used = used_memory(&info);
+    }
+}
+
+/// `ZREVRANGE … WITHSCORES` pairs as the ranking.
+fn popular(pairs: &[Reply]) -> Vec<Popular> {
+    pairs
+        .chunks(2)
+        .filter_map(|pair| {
+            let symbol = pair.first()?.as_str()?.to_owned();
+            let score: f64 = pair.get(1)?.as_str()?.parse().ok()?;
+            Some(Popular {
+                symbol,
+                requests: score.max(0.0) as u64,
+            })
+        })
+        .collect()
+}
+
+/// `used_memory` of an `INFO memory` reply.
+fn used_memory(info: &Reply) -> Option<u64> {
+    info.as_str()?
+        .lines()
+        .find_map(|line| line.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 async fn count_keys(cache: &ReadThrough) -> (Option<u64>, bool) {

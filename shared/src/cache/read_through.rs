@@ -66,6 +66,11 @@ impl Lookup {
     }
 }
 
+/// Reads one value from storage: its JSON body, or why not.
+pub trait Load: AsyncFnOnce() -> Result<String, StorageError> {}
+
+impl<F: AsyncFnOnce() -> Result<String, StorageError>> Load for F {}
+
 /// What one `MGET value generation` found.
 struct Fetched {
     value: Option<Arc<Envelope>>,
@@ -243,28 +248,16 @@ impl ReadThrough {
     /// its [`StorageError::SymbolNotFound`] answers at once and nothing is
     /// written. `load` returns the JSON body, or an error (never cached; a
     /// stale value is served instead when one exists).
-    pub async fn get_or_load<C, CheckFut, F, Fut>(
+    pub async fn get_or_load(
         &self,
         key: &str,
         fresh_ttl: Duration,
-        check: C,
-        load: F,
-    ) -> Result<Lookup, StorageError>
-    where
-        C: FnOnce() -> CheckFut,
-        CheckFut: Future<Output = Result<(), StorageError>>,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<String, StorageError>>,
-    {
+        check: impl AsyncFnOnce() -> Result<(), StorageError>,
+        load: impl Load,
+    ) -> Result<Lookup, StorageError> {
         let now = now_ms();
-        if let Some(entry) = self.l1.get(key)
-            && now < entry.expires_at_ms()
-        {
-            self.stats.record(CacheStatus::L1);
-            return Ok(Lookup {
-                entry,
-                status: CacheStatus::L1,
-            });
+        if let Some(lookup) = self.l1_hit(key, now) {
+            return Ok(lookup);
         }
         if !self.breaker.allow() {
             return self.bypass(fresh_ttl, load).await;
@@ -275,7 +268,7 @@ impl ReadThrough {
         let lease = |token| Lease {
             key,
             token,
-            generation: generation.clone(),
+            generation,
         };
         match value {
             Some(entry) if now < entry.expires_at_ms() => {
@@ -286,26 +279,14 @@ impl ReadThrough {
                         .refresh(lease(token), fresh_ttl, load, Some(entry))
                         .await;
                 }
-                let lookup = Lookup {
-                    entry,
-                    status: CacheStatus::Hit,
-                };
-                self.remember(key, &lookup);
-                self.stats.record(CacheStatus::Hit);
-                Ok(lookup)
+                Ok(self.hit(key, entry))
             }
             Some(stale) => match self.try_lock(key).await {
                 LockAttempt::Won(token) => {
                     self.refresh(lease(token), fresh_ttl, load, Some(stale))
                         .await
                 }
-                LockAttempt::Lost | LockAttempt::Failed => {
-                    self.stats.record(CacheStatus::Stale);
-                    Ok(Lookup {
-                        entry: stale,
-                        status: CacheStatus::Stale,
-                    })
-                }
+                LockAttempt::Lost | LockAttempt::Failed => Ok(self.stale(stale)),
             },
             None => {
                 check().await?;
@@ -317,6 +298,36 @@ impl ReadThrough {
                     LockAttempt::Failed => self.bypass(fresh_ttl, load).await,
                 }
             }
+        }
+    }
+
+    /// A value this container's L1 holds and that is still fresh.
+    fn l1_hit(&self, key: &str, now: u64) -> Option<Lookup> {
+        let entry = self.l1.get(key).filter(|e| now < e.expires_at_ms())?;
+        self.stats.record(CacheStatus::L1);
+        Some(Lookup {
+            entry,
+            status: CacheStatus::L1,
+        })
+    }
+
+    /// A fresh value from Redis: kept in L1 and counted.
+    fn hit(&self, key: &str, entry: Arc<Envelope>) -> Lookup {
+        let lookup = Lookup {
+            entry,
+            status: CacheStatus::Hit,
+        };
+        self.remember(key, &lookup);
+        self.stats.record(CacheStatus::Hit);
+        lookup
+    }
+
+    /// A stale value served while someone else refreshes it.
+    fn stale(&self, entry: Arc<Envelope>) -> Lookup {
+        self.stats.record(CacheStatus::Stale);
+        Lookup {
+            entry,
+            status: CacheStatus::Stale,
         }
     }
 
@@ -412,17 +423,13 @@ impl ReadThrough {
 
     /// The lock winner: read storage, then store the value and release the
     /// lock in one pipeline (the store script checks the lease).
-    async fn refresh<F, Fut>(
+    async fn refresh(
         &self,
         lease: Lease<'_>,
         fresh_ttl: Duration,
-        load: F,
+        load: impl Load,
         stale: Option<Arc<Envelope>>,
-    ) -> Result<Lookup, StorageError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<String, StorageError>>,
-    {
+    ) -> Result<Lookup, StorageError> {
         let started = Instant::now();
         let loaded = load().await;
         let delta = started.elapsed();
@@ -514,16 +521,12 @@ impl ReadThrough {
     }
 
     /// A miss that lost the lock: poll briefly for the winner's value, then read storage.
-    async fn wait_for_winner<F, Fut>(
+    async fn wait_for_winner(
         &self,
         key: &str,
         fresh_ttl: Duration,
-        load: F,
-    ) -> Result<Lookup, StorageError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<String, StorageError>>,
-    {
+        load: impl Load,
+    ) -> Result<Lookup, StorageError> {
         for _ in 0..self.config.miss_wait_polls {
             tokio::time::sleep(self.config.miss_wait).await;
             let get = Command::new("GET").arg(key);
@@ -533,13 +536,7 @@ impl ReadThrough {
             if let Some(entry) = self.decode(key, reply)
                 && now_ms() < entry.expires_at_ms()
             {
-                let lookup = Lookup {
-                    entry,
-                    status: CacheStatus::Hit,
-                };
-                self.remember(key, &lookup);
-                self.stats.record(CacheStatus::Hit);
-                return Ok(lookup);
+                return Ok(self.hit(key, entry));
             }
         }
         let lookup = self.load_uncached(fresh_ttl, load).await?;
@@ -551,24 +548,16 @@ impl ReadThrough {
     }
 
     /// Answers from storage without touching the cache.
-    async fn bypass<F, Fut>(&self, fresh_ttl: Duration, load: F) -> Result<Lookup, StorageError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<String, StorageError>>,
-    {
+    async fn bypass(&self, fresh_ttl: Duration, load: impl Load) -> Result<Lookup, StorageError> {
         self.stats.record(CacheStatus::Bypass);
         self.load_uncached(fresh_ttl, load).await
     }
 
-    async fn load_uncached<F, Fut>(
+    async fn load_uncached(
         &self,
         fresh_ttl: Duration,
-        load: F,
-    ) -> Result<Lookup, StorageError>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<String, StorageError>>,
-    {
+        load: impl Load,
+    ) -> Result<Lookup, StorageError> {
         let started = Instant::now();
         let body = load().await?;
         Ok(Lookup {
