@@ -22,161 +22,115 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use clap::builder::PossibleValuesParser;
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser};
 use serde_json::{Map, Value, json};
 
 use crate::harness::Env;
 use crate::report::{Section, Series};
 
-const USAGE: &str = "\
-bench: cache benchmarks over the real handlers, upstash-local + Redis, simulated storage latency.
-
-USAGE: cargo run --release -p bench -- [OPTIONS]
-
-OPTIONS:
-  --scenario NAME          run only NAME (repeatable): seed-load, zipf, on-vs-off,
-                           hit-overhead, stampede, cache-down, cold-start, freshness
-                           (default: all)
-  --json FILE              write every number as JSON
-  --svg FILE               draw latency CDFs (cache on / off / HIT / L1 / bare GET)
-  --markdown FILE          also write the Markdown report to FILE
-  --storage-latency-ms N   simulated object-storage latency per GET (default 50)
-  --containers K           containers for seed-load, zipf, on-vs-off, stampede (default 50)
-  --seed-rounds N          seed-load rounds (default 100)
-  --seed-symbols N         seed-load popular symbols (default 5)
-  --zipf-requests N        zipf requests per pass (default 10000)
-  --zipf-symbols N         symbols in the data set / Zipf ranks (default 500)
-  --zipf-s S               Zipf exponent (default 1.0)
-  --onoff-requests N       on-vs-off requests per pass (default 10000)
-  --hit-iterations N       hit-overhead iterations (default 2000)
-  --down-containers K      cache-down containers (default 10)
-  --down-seconds S         cache-down seconds per fault mode (default 3)
-  --cold-runs N            cold-start spawns per function (default 5)
-  --skip-build             cold-start: use the existing target/release binaries
-  --redis-url URL          Redis behind upstash-local (default $REDIS_URL or redis://127.0.0.1:6379)
-  --seed N                 workload seed (default 42)
-  -h, --help               this text
-";
-
 /// Command-line options.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "bench",
+    about = "bench: cache benchmarks over the real handlers, upstash-local + Redis, simulated storage latency.",
+    override_usage = "cargo run --release -p bench -- [OPTIONS]",
+    args_override_self = true
+)]
 pub struct Options {
+    /// Run only NAME (repeatable) [default: all]
+    #[arg(long = "scenario", value_name = "NAME", value_parser = PossibleValuesParser::new(scenarios::ALL))]
     scenarios: Vec<String>,
+    /// Write every number as JSON
+    #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+    /// Draw latency CDFs (cache on / off / HIT / L1 / bare GET)
+    #[arg(long, value_name = "FILE")]
     svg: Option<PathBuf>,
+    /// Also write the Markdown report to FILE
+    #[arg(long, value_name = "FILE")]
     markdown: Option<PathBuf>,
-    /// Simulated storage latency per GET.
+    /// Simulated object-storage latency per GET, in ms
+    #[arg(long, value_name = "N", default_value_t = 50)]
     pub storage_latency_ms: u64,
-    /// K for the load scenarios.
+    /// Containers for seed-load, zipf, on-vs-off, stampede
+    #[arg(long, value_name = "K", default_value_t = 50, value_parser = at_least_one)]
     pub containers: usize,
-    /// seed-load rounds.
+    /// seed-load rounds
+    #[arg(long, value_name = "N", default_value_t = 100)]
     pub seed_rounds: usize,
-    /// seed-load symbols.
+    /// seed-load popular symbols
+    #[arg(long, value_name = "N", default_value_t = 5)]
     pub seed_symbols: usize,
-    /// zipf requests per pass.
+    /// zipf requests per pass
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub zipf_requests: usize,
-    /// Symbols in the data set.
+    /// Symbols in the data set / Zipf ranks (at least --seed-symbols)
+    #[arg(long, value_name = "N", default_value_t = 500)]
     pub zipf_symbols: usize,
-    /// Zipf exponent.
+    /// Zipf exponent
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
     pub zipf_s: f64,
-    /// on-vs-off requests per pass.
+    /// on-vs-off requests per pass
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
     pub onoff_requests: usize,
-    /// hit-overhead iterations.
+    /// hit-overhead iterations
+    #[arg(long, value_name = "N", default_value_t = 2000)]
     pub hit_iterations: usize,
-    /// cache-down containers.
+    /// cache-down containers
+    #[arg(long, value_name = "K", default_value_t = 10, value_parser = at_least_one)]
     pub down_containers: usize,
-    /// cache-down seconds per mode.
+    /// cache-down seconds per fault mode
+    #[arg(long, value_name = "S", default_value_t = 3.0)]
     pub down_seconds: f64,
-    /// cold-start spawns per function.
+    /// cold-start spawns per function
+    #[arg(long, value_name = "N", default_value_t = 5)]
     pub cold_runs: usize,
-    /// cold-start: do not build.
+    /// cold-start: use the existing target/release binaries
+    #[arg(long)]
     pub skip_build: bool,
+    /// Redis behind upstash-local [default: $REDIS_URL or redis://127.0.0.1:6379]
+    #[arg(long = "redis-url", value_name = "URL")]
+    redis_url_flag: Option<String>,
+    /// The Redis URL in effect (flag, else environment, else default).
+    #[arg(skip)]
     redis_url: String,
-    /// Workload seed.
+    /// Workload seed
+    #[arg(long, value_name = "N", default_value_t = 42)]
     pub seed: u64,
 }
 
-impl Default for Options {
-    fn default() -> Self {
-        Options {
-            scenarios: Vec::new(),
-            json: None,
-            svg: None,
-            markdown: None,
-            storage_latency_ms: 50,
-            containers: 50,
-            seed_rounds: 100,
-            seed_symbols: 5,
-            zipf_requests: 10_000,
-            zipf_symbols: 500,
-            zipf_s: 1.0,
-            onoff_requests: 10_000,
-            hit_iterations: 2000,
-            down_containers: 10,
-            down_seconds: 3.0,
-            cold_runs: 5,
-            skip_build: false,
-            redis_url: std::env::var("REDIS_URL")
-                .ok()
-                .filter(|v| !v.is_empty())
-                .unwrap_or_else(|| "redis://127.0.0.1:6379".into()),
-            seed: 42,
-        }
+/// Container counts: at least 1.
+fn at_least_one(raw: &str) -> Result<usize, String> {
+    match raw.parse() {
+        Ok(0) => Err("container counts must be at least 1".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("not a valid number: {raw}")),
     }
 }
 
-fn parse_args(args: &[String]) -> Result<Options, String> {
-    let mut o = Options::default();
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let mut value = |name: &str| -> Result<String, String> {
-            it.next().cloned().ok_or(format!("{name} needs a value"))
-        };
-        fn num<T: std::str::FromStr>(name: &str, v: String) -> Result<T, String> {
-            v.parse()
-                .map_err(|_| format!("{name}: not a valid number: {v}"))
-        }
-        match flag.as_str() {
-            "-h" | "--help" => return Err(String::new()),
-            "--scenario" => {
-                let name = value(flag)?;
-                if !scenarios::ALL.contains(&name.as_str()) {
-                    return Err(format!(
-                        "unknown scenario {name}; one of {}",
-                        scenarios::ALL.join(", ")
-                    ));
-                }
-                o.scenarios.push(name);
-            }
-            "--json" => o.json = Some(value(flag)?.into()),
-            "--svg" => o.svg = Some(value(flag)?.into()),
-            "--markdown" => o.markdown = Some(value(flag)?.into()),
-            "--storage-latency-ms" => o.storage_latency_ms = num(flag, value(flag)?)?,
-            "--containers" => o.containers = num(flag, value(flag)?)?,
-            "--seed-rounds" => o.seed_rounds = num(flag, value(flag)?)?,
-            "--seed-symbols" => o.seed_symbols = num(flag, value(flag)?)?,
-            "--zipf-requests" => o.zipf_requests = num(flag, value(flag)?)?,
-            "--zipf-symbols" => o.zipf_symbols = num(flag, value(flag)?)?,
-            "--zipf-s" => o.zipf_s = num(flag, value(flag)?)?,
-            "--onoff-requests" => o.onoff_requests = num(flag, value(flag)?)?,
-            "--hit-iterations" => o.hit_iterations = num(flag, value(flag)?)?,
-            "--down-containers" => o.down_containers = num(flag, value(flag)?)?,
-            "--down-seconds" => o.down_seconds = num(flag, value(flag)?)?,
-            "--cold-runs" => o.cold_runs = num(flag, value(flag)?)?,
-            "--skip-build" => o.skip_build = true,
-            "--redis-url" => o.redis_url = value(flag)?,
-            "--seed" => o.seed = num(flag, value(flag)?)?,
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    if o.containers == 0 || o.down_containers == 0 {
-        return Err("container counts must be at least 1".into());
-    }
+/// Parses the arguments after the program name; `env` stands for the environment.
+fn parse_args(
+    args: &[String],
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Options, clap::Error> {
+    let argv = std::iter::once("bench").chain(args.iter().map(String::as_str));
+    let mut o = Options::try_parse_from(argv)?;
     if o.zipf_symbols < o.seed_symbols.max(1) {
-        return Err("--zipf-symbols must be at least --seed-symbols".into());
+        return Err(Options::command().error(
+            ErrorKind::ArgumentConflict,
+            "--zipf-symbols must be at least --seed-symbols",
+        ));
     }
     if o.scenarios.is_empty() {
         o.scenarios = scenarios::ALL.iter().map(|s| s.to_string()).collect();
     }
+    o.redis_url = o
+        .redis_url_flag
+        .clone()
+        .or_else(|| env("REDIS_URL").filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "redis://127.0.0.1:6379".into());
     Ok(o)
 }
 
@@ -202,21 +156,63 @@ fn machine() -> (usize, String) {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let opts = match parse_args(&args) {
-        Ok(o) => o,
-        Err(e) if e.is_empty() => {
-            print!("{USAGE}");
-            return;
-        }
-        Err(e) => {
-            eprintln!("bench: {e}\n\n{USAGE}");
-            std::process::exit(2);
-        }
-    };
+    // Bad usage: clap prints the error and exits with status 2.
+    let opts = parse_args(&args, |name| std::env::var(name).ok()).unwrap_or_else(|e| e.exit());
     if let Err(e) = run(opts, &args).await {
         eprintln!("bench: {e}");
         std::process::exit(1);
     }
+}
+
+/// What the report says about this run, besides the scenarios.
+struct RunInfo {
+    command: String,
+    cores: usize,
+    model: String,
+    date: String,
+}
+
+impl RunInfo {
+    fn new(args: &[String]) -> Self {
+        let (cores, model) = machine();
+        let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+        let command = format!("cargo run --release -p bench -- {}", args.join(" "));
+        RunInfo {
+            command: command.trim_end().to_string(),
+            cores,
+            model,
+            date,
+        }
+    }
+
+    /// The Markdown report's title and setup paragraph.
+    fn header(&self, env: &Env, opts: &Options) -> String {
+        let RunInfo {
+            command,
+            cores,
+            model,
+            date,
+        } = self;
+        format!(
+            "# Cache benchmarks\n\n\
+             - Command: `{command}`\n\
+             - Machine: {cores} cores (`nproc`), {model}; {date}\n\
+             - Storage: in-memory data set ({} symbols, 2 years of daily bars) behind `object_store::throttle::ThrottledStore`, **simulated** {} ms per GET. Redis, upstash-local (REST), the Upstash HTTP client and the handlers are real and in-process/loopback, so network round trips to a real Upstash region (typically 1–20 ms) are not included.\n\
+             - Production cache settings (`CacheConfig::default()`, client timeout {} ms) unless a scenario says otherwise; keys under `{}`, deleted at the end.\n\n",
+            env.symbols.len(),
+            opts.storage_latency_ms,
+            shared::upstash::DEFAULT_TIMEOUT_MS,
+            env.prefix,
+        )
+    }
+}
+
+/// Everything the scenarios produced.
+#[derive(Default)]
+struct Results {
+    markdown: String,
+    series: Series,
+    sections: Vec<Section>,
 }
 
 async fn run(opts: Options, args: &[String]) -> Result<(), String> {
@@ -229,86 +225,88 @@ async fn run(opts: Options, args: &[String]) -> Result<(), String> {
         progress,
     )
     .await?;
-    let (cores, model) = machine();
-    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
-    let command = format!("cargo run --release -p bench -- {}", args.join(" "));
-    let mut header = format!(
-        "# Cache benchmarks\n\n\
-         - Command: `{}`\n\
-         - Machine: {cores} cores (`nproc`), {model}; {date}\n\
-         - Storage: in-memory data set ({} symbols, 2 years of daily bars) behind `object_store::throttle::ThrottledStore`, **simulated** {} ms per GET. Redis, upstash-local (REST), the Upstash HTTP client and the handlers are real and in-process/loopback, so network round trips to a real Upstash region (typically 1–20 ms) are not included.\n\
-         - Production cache settings (`CacheConfig::default()`, client timeout {} ms) unless a scenario says otherwise; keys under `{}`, deleted at the end.\n",
-        command.trim_end(),
-        env.symbols.len(),
-        opts.storage_latency_ms,
-        shared::upstash::DEFAULT_TIMEOUT_MS,
-        env.prefix,
-    );
-    header.push('\n');
+    let info = RunInfo::new(args);
+    let header = info.header(&env, &opts);
     print!("{header}");
-    let mut markdown = header;
-    let mut series = Series::default();
-    let mut sections: Vec<Section> = Vec::new();
+    let mut results = Results {
+        markdown: header,
+        ..Results::default()
+    };
     for name in &opts.scenarios {
-        let t = Instant::now();
-        if progress {
-            eprintln!("running {name}…");
-        }
-        let section = match name.as_str() {
-            "seed-load" => scenarios::load::seed_load(&env, &opts).await,
-            "zipf" => scenarios::load::zipf(&env, &opts, &mut series).await,
-            "on-vs-off" => scenarios::load::on_vs_off(&env, &opts, &mut series).await,
-            "hit-overhead" => scenarios::hit::hit_overhead(&env, &opts, &mut series).await,
-            "stampede" => scenarios::stampede::stampede(&env, &opts).await,
-            "cache-down" => scenarios::down::cache_down(&env, &opts).await,
-            "cold-start" => scenarios::cold_start::cold_start(&env, &opts).await,
-            "freshness" => scenarios::freshness::freshness(&env, &opts).await,
-            _ => unreachable!("validated"),
-        };
-        let text = format!(
-            "{}\n_{name}: {:.1} s_\n\n",
-            section.markdown,
-            t.elapsed().as_secs_f64()
-        );
-        print!("{text}");
-        markdown.push_str(&text);
-        sections.push(section);
+        run_scenario(name, &env, &opts, progress, &mut results).await;
     }
+    let footer = cleanup(&env, started).await;
+    print!("{footer}");
+    results.markdown.push_str(&footer);
+    write_outputs(&opts, &info, &env, &results, started)
+}
+
+/// Runs one scenario, prints its section and adds it to `results`.
+async fn run_scenario(
+    name: &str,
+    env: &Env,
+    opts: &Options,
+    progress: bool,
+    results: &mut Results,
+) {
+    let t = Instant::now();
+    if progress {
+        eprintln!("running {name}…");
+    }
+    let series = &mut results.series;
+    let section = match name {
+        "seed-load" => scenarios::load::seed_load(env, opts).await,
+        "zipf" => scenarios::load::zipf(env, opts, series).await,
+        "on-vs-off" => scenarios::load::on_vs_off(env, opts, series).await,
+        "hit-overhead" => scenarios::hit::hit_overhead(env, opts, series).await,
+        "stampede" => scenarios::stampede::stampede(env, opts).await,
+        "cache-down" => scenarios::down::cache_down(env, opts).await,
+        "cold-start" => scenarios::cold_start::cold_start(env, opts).await,
+        "freshness" => scenarios::freshness::freshness(env, opts).await,
+        _ => unreachable!("validated"),
+    };
+    let text = format!(
+        "{}\n_{name}: {:.1} s_\n\n",
+        section.markdown,
+        t.elapsed().as_secs_f64()
+    );
+    print!("{text}");
+    results.markdown.push_str(&text);
+    results.sections.push(section);
+}
+
+/// Deletes the run's keys; returns the report's last line.
+async fn cleanup(env: &Env, started: Instant) -> String {
     let deleted = env.cleanup().await;
-    let footer = format!(
+    format!(
         "Total run time {:.1} s. Cleanup: {}.\n",
         started.elapsed().as_secs_f64(),
         match &deleted {
             Ok(n) => format!("{n} keys under `{}` unlinked", env.prefix),
             Err(e) => format!("failed ({e})"),
         }
-    );
-    print!("{footer}");
-    markdown.push_str(&footer);
+    )
+}
 
+/// Writes the files asked for with --svg, --markdown and --json.
+fn write_outputs(
+    opts: &Options,
+    info: &RunInfo,
+    env: &Env,
+    results: &Results,
+    started: Instant,
+) -> Result<(), String> {
     if let Some(path) = &opts.svg {
         let subtitle = format!("storage {} ms simulated per GET", opts.storage_latency_ms);
-        chart::draw(path, &series, &subtitle)
+        chart::draw(path, &results.series, &subtitle)
             .map_err(|e| format!("--svg {}: {e}", path.display()))?;
     }
     if let Some(path) = &opts.markdown {
-        std::fs::write(path, &markdown)
+        std::fs::write(path, &results.markdown)
             .map_err(|e| format!("--markdown {}: {e}", path.display()))?;
     }
     if let Some(path) = &opts.json {
-        let mut scenarios = Map::new();
-        for s in &sections {
-            scenarios.insert(s.name.to_string(), s.json.clone());
-        }
-        let doc = json!({
-            "command": command.trim_end(),
-            "machine": {"cores": cores, "cpu": model},
-            "date": date,
-            "storage_latency_ms": opts.storage_latency_ms,
-            "key_prefix": env.prefix,
-            "total_s": started.elapsed().as_secs_f64(),
-            "scenarios": Value::Object(scenarios),
-        });
+        let doc = json_report(opts, info, env, &results.sections, started);
         let text = serde_json::to_string_pretty(&doc).map_err(|e| e.to_string())?;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             let _ = std::fs::create_dir_all(dir);
@@ -316,6 +314,29 @@ async fn run(opts: Options, args: &[String]) -> Result<(), String> {
         std::fs::write(path, text).map_err(|e| format!("--json {}: {e}", path.display()))?;
     }
     Ok(())
+}
+
+/// The --json document: the run's setup and every scenario's numbers.
+fn json_report(
+    opts: &Options,
+    info: &RunInfo,
+    env: &Env,
+    sections: &[Section],
+    started: Instant,
+) -> Value {
+    let mut scenarios = Map::new();
+    for s in sections {
+        scenarios.insert(s.name.to_string(), s.json.clone());
+    }
+    json!({
+        "command": info.command,
+        "machine": {"cores": info.cores, "cpu": info.model},
+        "date": info.date,
+        "storage_latency_ms": opts.storage_latency_ms,
+        "key_prefix": env.prefix,
+        "total_s": started.elapsed().as_secs_f64(),
+        "scenarios": Value::Object(scenarios),
+    })
 }
 
 #[cfg(test)]
@@ -326,22 +347,96 @@ mod tests {
         s.split_whitespace().map(str::to_string).collect()
     }
 
+    fn parse(s: &str) -> Result<Options, clap::Error> {
+        parse_args(&args(s), |_| None)
+    }
+
+    fn fails(s: &str) -> clap::Error {
+        let e = parse(s).expect_err(s);
+        assert_eq!(e.exit_code(), 2, "{s}: {e}");
+        e
+    }
+
+    #[test]
+    fn the_command_definition_is_consistent() {
+        Options::command().debug_assert();
+    }
+
     #[test]
     fn defaults_and_flags() {
-        let o = parse_args(&[]).unwrap();
-        assert_eq!(o.scenarios.len(), 8);
+        let o = parse("").unwrap();
+        assert_eq!(o.scenarios, scenarios::ALL);
         assert_eq!(o.storage_latency_ms, 50);
         assert_eq!(o.containers, 50);
+        assert_eq!(o.seed_rounds, 100);
+        assert_eq!(o.seed_symbols, 5);
         assert_eq!(o.zipf_requests, 10_000);
-        let o = parse_args(&args(
-            "--scenario zipf --scenario stampede --storage-latency-ms 5 --json x.json",
-        ))
+        assert_eq!(o.zipf_symbols, 500);
+        assert_eq!(o.zipf_s, 1.0);
+        assert_eq!(o.onoff_requests, 10_000);
+        assert_eq!(o.hit_iterations, 2000);
+        assert_eq!(o.down_containers, 10);
+        assert_eq!(o.down_seconds, 3.0);
+        assert_eq!(o.cold_runs, 5);
+        assert!(!o.skip_build);
+        assert_eq!(o.redis_url, "redis://127.0.0.1:6379");
+        assert_eq!(o.seed, 42);
+        assert_eq!((o.json, o.svg, o.markdown), (None, None, None));
+        let o = parse(
+            "--scenario zipf --scenario stampede --storage-latency-ms 5 --json x.json \
+             --svg c.svg --markdown r.md --zipf-s 0.8 --down-seconds 0.5 --skip-build \
+             --containers 3 --containers 4 --redis-url=redis://h:1",
+        )
         .unwrap();
         assert_eq!(o.scenarios, vec!["zipf", "stampede"]);
         assert_eq!(o.storage_latency_ms, 5);
         assert_eq!(o.json, Some(PathBuf::from("x.json")));
-        assert!(parse_args(&args("--scenario nope")).is_err());
-        assert!(parse_args(&args("--containers")).is_err());
-        assert!(parse_args(&args("--containers 0")).is_err());
+        assert_eq!(o.svg, Some(PathBuf::from("c.svg")));
+        assert_eq!(o.markdown, Some(PathBuf::from("r.md")));
+        assert_eq!(o.zipf_s, 0.8);
+        assert_eq!(o.down_seconds, 0.5);
+        assert!(o.skip_build);
+        // A repeated option keeps its last value, as before clap.
+        assert_eq!(o.containers, 4);
+        assert_eq!(o.redis_url, "redis://h:1");
+    }
+
+    #[test]
+    fn redis_url_falls_back_to_a_non_empty_environment_variable() {
+        let env =
+            |value: &'static str| move |name: &str| (name == "REDIS_URL").then(|| value.into());
+        let o = parse_args(&[], env("redis://env:2")).unwrap();
+        assert_eq!(o.redis_url, "redis://env:2");
+        let o = parse_args(&[], env("")).unwrap();
+        assert_eq!(o.redis_url, "redis://127.0.0.1:6379");
+        let o = parse_args(&args("--redis-url redis://flag:3"), env("redis://env:2")).unwrap();
+        assert_eq!(o.redis_url, "redis://flag:3");
+    }
+
+    #[test]
+    fn bad_usage() {
+        let e = fails("--scenario nope");
+        assert_eq!(e.kind(), ErrorKind::InvalidValue);
+        assert!(e.to_string().contains("seed-load"), "{e}");
+        assert_eq!(fails("--containers").kind(), ErrorKind::InvalidValue);
+        assert_eq!(fails("--containers 0").kind(), ErrorKind::ValueValidation);
+        assert_eq!(
+            fails("--down-containers 0").kind(),
+            ErrorKind::ValueValidation
+        );
+        assert_eq!(fails("--seed-rounds x").kind(), ErrorKind::ValueValidation);
+        assert_eq!(fails("--bogus").kind(), ErrorKind::UnknownArgument);
+        let e = fails("--zipf-symbols 4");
+        assert!(
+            e.to_string()
+                .contains("--zipf-symbols must be at least --seed-symbols"),
+            "{e}"
+        );
+        assert!(parse("--zipf-symbols 5").is_ok());
+        assert!(parse("--zipf-symbols 0 --seed-symbols 0").is_err());
+        assert!(parse("--zipf-symbols 1 --seed-symbols 0").is_ok());
+        let help = parse("--help").expect_err("help");
+        assert_eq!(help.kind(), ErrorKind::DisplayHelp);
+        assert_eq!(help.exit_code(), 0);
     }
 }

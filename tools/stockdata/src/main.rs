@@ -1,13 +1,15 @@
 //! `stockdata`: imports daily OHLCV CSV into the storage layout, or
-//! generates deterministic synthetic data. Run `stockdata help` for usage.
+//! generates deterministic synthetic data. Run `stockdata help` (or
+//! `stockdata help import`) for usage.
 
 use std::collections::BTreeSet;
 use std::process::ExitCode;
 use std::time::Instant;
 
+use clap::{CommandFactory, Parser};
 use shared::cache::Invalidation;
 use shared::storage::{StockStore, StorageLocation, StoreOptions};
-use stockdata::args::{self, Command, ImportArgs, SynthArgs, USAGE};
+use stockdata::args::{Cli, Command, ImportArgs, SynthArgs};
 use stockdata::cache_sync::{self, CacheSync};
 use stockdata::csv_import::{self, MergeSummary, Metadata};
 use stockdata::output::open_location;
@@ -15,21 +17,19 @@ use stockdata::synth::{self, SynthPlan};
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> ExitCode {
-    let argv: Vec<String> = std::env::args().skip(1).collect();
-    let command = match args::parse(&argv) {
-        Ok(command) => command,
-        Err(error) => {
-            eprintln!("error: {error}\n\n{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let result = match command {
-        Command::Help => {
-            print!("{USAGE}");
+    // Bad usage: clap prints the error and exits with status 2.
+    let result = match Cli::parse().command {
+        None => Cli::command()
+            .print_help()
+            .map(|()| ExitCode::SUCCESS)
+            .map_err(|e| e.to_string()),
+        Some(Command::Completions { shell }) => {
+            let mut cli = Cli::command();
+            clap_complete::generate(shell, &mut cli, "stockdata", &mut std::io::stdout());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Import(import) => run_import(import).await,
-        Command::Synth(synth) => run_synth(synth).await.map(|()| ExitCode::SUCCESS),
+        Some(Command::Import(import)) => run_import(import).await,
+        Some(Command::Synth(synth)) => run_synth(synth).await.map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|error| {
         eprintln!("error: {error}");

@@ -186,10 +186,38 @@ async fn cli_import_of_gzip_into_missing_folder() {
 
 #[test]
 fn cli_rejects_bad_usage_with_exit_code_2() {
-    let output = Command::new(env!("CARGO_BIN_EXE_stockdata"))
-        .args(["import", "--to", "x"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("--input is required"));
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_stockdata"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (args, needle) in [
+        (&["import", "--to", "x"][..], "--input"),
+        (
+            &["synth", "--symbols", "1", "--years", "0", "--to", "x"],
+            "between 1 and 200",
+        ),
+        (
+            &[
+                "import", "--input", "a", "--to", "b", "--meta", "m", "--names", "n",
+            ],
+            "multiple times",
+        ),
+        (&["frobnicate"], "frobnicate"),
+    ] {
+        let output = run(args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+    }
+    // Help, asked for or implied by no arguments, is not an error.
+    for args in [&[][..], &["help"], &["import", "--help"]] {
+        let output = run(args);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(0), "{args:?}");
+        assert!(stdout.contains("Usage: stockdata"), "{args:?}: {stdout}");
+    }
 }

@@ -63,31 +63,7 @@ async fn route(api: Arc<RuntimeApi>, req: Request<Incoming>) -> Response<Full<By
             std::future::pending::<()>().await;
         }
         *lock(&api.first_poll) = Some(elapsed);
-        let deadline = shared::cache::now_ms() + 30_000;
-        let mut r = reply(StatusCode::OK, api.event.clone());
-        let h = r.headers_mut();
-        let set = |h: &mut hyper::HeaderMap, k: &'static str, v: String| {
-            if let Ok(v) = v.parse() {
-                h.insert(k, v);
-            }
-        };
-        set(h, "content-type", "application/json".into());
-        set(h, "lambda-runtime-aws-request-id", "bench-request-1".into());
-        set(h, "lambda-runtime-deadline-ms", deadline.to_string());
-        set(
-            h,
-            "lambda-runtime-invoked-function-arn",
-            format!(
-                "arn:aws:lambda:us-east-1:123456789012:function:{}",
-                api.function
-            ),
-        );
-        set(
-            h,
-            "lambda-runtime-trace-id",
-            "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=0".into(),
-        );
-        return r;
+        return invocation(&api);
     }
     if method == Method::POST && path.starts_with("/2018-06-01/runtime/") {
         let body = req
@@ -105,6 +81,35 @@ async fn route(api: Arc<RuntimeApi>, req: Request<Incoming>) -> Response<Full<By
         return reply(StatusCode::ACCEPTED, r#"{"status":"OK"}"#);
     }
     reply(StatusCode::NOT_FOUND, "not found")
+}
+
+/// The answer to the first `next` poll: the event and Lambda's headers.
+fn invocation(api: &RuntimeApi) -> Response<Full<Bytes>> {
+    let deadline = shared::cache::now_ms() + 30_000;
+    let mut r = reply(StatusCode::OK, api.event.clone());
+    let h = r.headers_mut();
+    let set = |h: &mut hyper::HeaderMap, k: &'static str, v: String| {
+        if let Ok(v) = v.parse() {
+            h.insert(k, v);
+        }
+    };
+    set(h, "content-type", "application/json".into());
+    set(h, "lambda-runtime-aws-request-id", "bench-request-1".into());
+    set(h, "lambda-runtime-deadline-ms", deadline.to_string());
+    set(
+        h,
+        "lambda-runtime-invoked-function-arn",
+        format!(
+            "arn:aws:lambda:us-east-1:123456789012:function:{}",
+            api.function
+        ),
+    );
+    set(
+        h,
+        "lambda-runtime-trace-id",
+        "Root=1-5bef4de7-ad49b0e87f6ef6c87fc2e700;Parent=9a9197af755a6419;Sampled=0".into(),
+    );
+    r
 }
 
 async fn serve(api: Arc<RuntimeApi>) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
@@ -157,22 +162,27 @@ struct Target<'a> {
     prefix: &'a str,
 }
 
-async fn spawn_once(t: &Target<'_>) -> Result<Run, String> {
-    let api = Arc::new(RuntimeApi {
-        event: t.event.to_string(),
-        function: t.function.to_string(),
-        t0: Mutex::new(Instant::now()),
-        polls: AtomicU32::new(0),
-        first_poll: Mutex::new(None),
-        response: Mutex::new(None),
-        error: Mutex::new(None),
-        done: Notify::new(),
-    });
-    let (addr, server) = serve(api.clone()).await.map_err(|e| e.to_string())?;
+impl RuntimeApi {
+    fn new(t: &Target<'_>) -> Self {
+        RuntimeApi {
+            event: t.event.to_string(),
+            function: t.function.to_string(),
+            t0: Mutex::new(Instant::now()),
+            polls: AtomicU32::new(0),
+            first_poll: Mutex::new(None),
+            response: Mutex::new(None),
+            error: Mutex::new(None),
+            done: Notify::new(),
+        }
+    }
+}
+
+/// The function's process, with the environment Lambda would give it.
+fn lambda_command(t: &Target<'_>, runtime_api: SocketAddr) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(t.binary);
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", t.function)
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -190,12 +200,18 @@ async fn spawn_once(t: &Target<'_>) -> Result<Run, String> {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    cmd
+}
+
+async fn spawn_once(t: &Target<'_>) -> Result<Run, String> {
+    let api = Arc::new(RuntimeApi::new(t));
+    let (addr, server) = serve(api.clone()).await.map_err(|e| e.to_string())?;
+    let mut cmd = lambda_command(t, addr);
     *lock(&api.t0) = Instant::now();
     let t0 = *lock(&api.t0);
     let mut child = cmd
         .spawn()
         .map_err(|e| format!("spawn {}: {e}", t.binary.display()))?;
-    let pid = child.id();
     let stderr_task = child.stderr.take().map(|mut err| {
         tokio::spawn(async move {
             let mut buf = Vec::new();
@@ -203,21 +219,7 @@ async fn spawn_once(t: &Target<'_>) -> Result<Run, String> {
             String::from_utf8_lossy(&buf).into_owned()
         })
     });
-    let mut run = Run::default();
-    tokio::select! {
-        _ = api.done.notified() => {
-            run.rss_kb = pid.and_then(vm_hwm_kb);
-        }
-        status = child.wait() => {
-            let code = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
-            run.exited = Some((t0.elapsed(), code));
-        }
-        _ = tokio::time::sleep(Duration::from_secs(10)) => {
-            run.rss_kb = pid.and_then(vm_hwm_kb);
-        }
-    }
-    let _ = child.start_kill();
-    let _ = child.wait().await;
+    let mut run = watch(&mut child, &api, t0).await;
     server.abort();
     if let Some(task) = stderr_task {
         run.stderr = tokio::time::timeout(Duration::from_secs(1), task)
@@ -235,6 +237,28 @@ async fn spawn_once(t: &Target<'_>) -> Result<Run, String> {
     }
     run.error = lock(&api.error).take();
     Ok(run)
+}
+
+/// Waits for the first result, the process's exit or 10 s, whichever
+/// comes first; then kills the process. Notes peak RSS or the exit.
+async fn watch(child: &mut tokio::process::Child, api: &RuntimeApi, t0: Instant) -> Run {
+    let pid = child.id();
+    let mut run = Run::default();
+    tokio::select! {
+        _ = api.done.notified() => {
+            run.rss_kb = pid.and_then(vm_hwm_kb);
+        }
+        status = child.wait() => {
+            let code = status.map(|s| s.to_string()).unwrap_or_else(|e| e.to_string());
+            run.exited = Some((t0.elapsed(), code));
+        }
+        _ = tokio::time::sleep(Duration::from_secs(10)) => {
+            run.rss_kb = pid.and_then(vm_hwm_kb);
+        }
+    }
+    let _ = child.start_kill();
+    let _ = child.wait().await;
+    run
 }
 
 /// The package names under `functions/`.
@@ -315,6 +339,27 @@ async fn storage_dir(root: &Path, target: &Path) -> Result<(PathBuf, String), St
     Ok((dir, "AAPL".into()))
 }
 
+/// Where the functions come from and what they are given.
+struct Setup {
+    root: PathBuf,
+    target: PathBuf,
+    cargo: String,
+    storage: PathBuf,
+    storage_url: String,
+    symbol: String,
+    prefix: String,
+    upstash_url: String,
+}
+
+/// One function: whether it built, its size, its spawns.
+struct Function {
+    package: String,
+    built: Result<(), String>,
+    size: Option<u64>,
+    runs: Vec<Run>,
+    spawn_error: Option<String>,
+}
+
 /// 7. cold-start.
 pub async fn cold_start(env: &Env, opts: &Options) -> Section {
     let root = crate::workspace_root();
@@ -335,74 +380,98 @@ pub async fn cold_start(env: &Env, opts: &Options) -> Section {
             };
         }
     };
-    let storage_url = storage.display().to_string();
-    let prefix = env.fresh_prefix("cold");
-    let upstash_url = env.server.url();
-    let mut rows = Vec::new();
-    let mut json_fns = Vec::new();
+    let setup = Setup {
+        storage_url: storage.display().to_string(),
+        prefix: env.fresh_prefix("cold"),
+        upstash_url: env.server.url(),
+        root,
+        target,
+        cargo,
+        storage,
+        symbol,
+    };
+    let mut functions = Vec::new();
     let bar = env.bar(packages.len() as u64, "cold-start");
-    for package in &packages {
-        let binary = target.join("release").join(package);
-        let built = if opts.skip_build {
-            Ok(())
-        } else {
-            build(&cargo, &root, package).await
+    for package in packages {
+        functions.push(measure(&setup, opts, package).await);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    report(&setup, opts, &functions)
+}
+
+/// Builds `package` (unless --skip-build) and spawns it `--cold-runs` times.
+async fn measure(setup: &Setup, opts: &Options, package: String) -> Function {
+    let binary = setup.target.join("release").join(&package);
+    let built = if opts.skip_build {
+        Ok(())
+    } else {
+        build(&setup.cargo, &setup.root, &package).await
+    };
+    let size = std::fs::metadata(&binary).map(|m| m.len()).ok();
+    let mut runs = Vec::new();
+    let mut spawn_error = None;
+    if built.is_ok() && size.is_some() {
+        let event = event_for(&package, &setup.symbol);
+        let t = Target {
+            binary: &binary,
+            function: &package,
+            event: &event,
+            storage_url: &setup.storage_url,
+            upstash_url: &setup.upstash_url,
+            prefix: &setup.prefix,
         };
-        let size = std::fs::metadata(&binary).map(|m| m.len()).ok();
-        let mut runs = Vec::new();
-        let mut spawn_error = None;
-        if built.is_ok() && size.is_some() {
-            let event = event_for(package, &symbol);
-            let t = Target {
-                binary: &binary,
-                function: package,
-                event: &event,
-                storage_url: &storage_url,
-                upstash_url: &upstash_url,
-                prefix: &prefix,
-            };
-            for _ in 0..opts.cold_runs {
-                match spawn_once(&t).await {
-                    Ok(run) => runs.push(run),
-                    Err(e) => {
-                        spawn_error = Some(e);
-                        break;
-                    }
+        for _ in 0..opts.cold_runs {
+            match spawn_once(&t).await {
+                Ok(run) => runs.push(run),
+                Err(e) => {
+                    spawn_error = Some(e);
+                    break;
                 }
             }
         }
-        bar.inc(1);
-        let polls: Vec<Duration> = runs.iter().filter_map(|r| r.first_poll).collect();
-        let responses: Vec<Duration> = runs.iter().filter_map(|r| r.response).collect();
-        let rss: Vec<u64> = runs.iter().filter_map(|r| r.rss_kb).collect();
-        let codes: Vec<u64> = runs.iter().filter_map(|r| r.status_code).collect();
+    }
+    Function {
+        package,
+        built,
+        size,
+        runs,
+        spawn_error,
+    }
+}
+
+impl Function {
+    fn polls(&self) -> Vec<Duration> {
+        self.runs.iter().filter_map(|r| r.first_poll).collect()
+    }
+
+    fn responses(&self) -> Vec<Duration> {
+        self.runs.iter().filter_map(|r| r.response).collect()
+    }
+
+    fn rss(&self) -> Vec<u64> {
+        self.runs.iter().filter_map(|r| r.rss_kb).collect()
+    }
+
+    fn codes(&self) -> Vec<u64> {
+        self.runs.iter().filter_map(|r| r.status_code).collect()
+    }
+
+    /// `ok`, or what went wrong.
+    fn status(&self) -> String {
+        let runs = &self.runs;
         let exited: Vec<&(Duration, String)> =
             runs.iter().filter_map(|r| r.exited.as_ref()).collect();
-        let status = if let Err(e) = &built {
+        let answered = self.responses().len();
+        if let Err(e) = &self.built {
             format!("build failed: {e}")
-        } else if size.is_none() {
+        } else if self.size.is_none() {
             "no binary".into()
-        } else if let Some(e) = &spawn_error {
+        } else if let Some(e) = &self.spawn_error {
             format!("spawn failed: {e}")
-        } else if polls.is_empty() && !exited.is_empty() {
-            let (at, code) = exited[0];
-            let stderr = runs[0]
-                .stderr
-                .lines()
-                .last()
-                .unwrap_or("")
-                .chars()
-                .take(120)
-                .collect::<String>();
-            if stderr.is_empty() {
-                format!(
-                    "stub: exits before polling ({code}, after {})",
-                    fmt_us(at.as_secs_f64() * 1e6)
-                )
-            } else {
-                format!("exits before polling ({code}): {stderr}")
-            }
-        } else if responses.len() == runs.len() {
+        } else if self.polls().is_empty() && !exited.is_empty() {
+            exited_early(exited[0], &runs[0].stderr)
+        } else if answered == runs.len() {
             "ok".into()
         } else if let Some(e) = runs.iter().find_map(|r| r.error.clone()) {
             format!(
@@ -410,68 +479,102 @@ pub async fn cold_start(env: &Env, opts: &Options) -> Section {
                 e.chars().take(120).collect::<String>()
             )
         } else {
-            format!("{} of {} runs answered", responses.len(), runs.len())
-        };
-        let m_poll = median(&polls);
-        let m_resp = median(&responses);
-        let m_rss = median(&rss);
+            format!("{} of {} runs answered", answered, runs.len())
+        }
+    }
+
+    fn row(&self) -> Vec<String> {
+        let (m_poll, m_resp, m_rss) = (
+            median(&self.polls()),
+            median(&self.responses()),
+            median(&self.rss()),
+        );
         let fmt_d = |d: Option<Duration>| d.map_or("–".into(), |d| fmt_us(d.as_secs_f64() * 1e6));
         let mb = |b: u64| format!("{:.2} MB", b as f64 / (1024.0 * 1024.0));
         let v = |ok: Option<bool>| ok.map_or("–", verdict);
-        rows.push(vec![
-            package.clone(),
-            status.clone(),
-            size.map_or("–".into(), mb),
-            v(size.map(|s| s <= SIZE_TARGET)).into(),
+        vec![
+            self.package.clone(),
+            self.status(),
+            self.size.map_or("–".into(), mb),
+            v(self.size.map(|s| s <= SIZE_TARGET)).into(),
             fmt_d(m_poll),
             v(m_poll.map(|p| p <= FIRST_POLL_TARGET)).into(),
             fmt_d(m_resp),
             m_rss.map_or("–".into(), |kb| mb(kb * 1024)),
             v(m_rss.map(|kb| kb <= RSS_TARGET_KB)).into(),
-            codes.first().map_or("–".into(), |c| c.to_string()),
-        ]);
-        json_fns.push(json!({
-            "function": package,
-            "status": status,
-            "binary_bytes": size,
-            "runs": runs.len(),
-            "first_poll_us": polls.iter().map(|d| d.as_secs_f64() * 1e6).collect::<Vec<_>>(),
-            "first_response_us": responses.iter().map(|d| d.as_secs_f64() * 1e6).collect::<Vec<_>>(),
-            "peak_rss_kb": rss,
-            "response_status": codes,
-            "median_first_poll_us": m_poll.map(|d| d.as_secs_f64() * 1e6),
-            "median_first_response_us": m_resp.map(|d| d.as_secs_f64() * 1e6),
-            "median_peak_rss_kb": m_rss,
-        }));
+            self.codes().first().map_or("–".into(), |c| c.to_string()),
+        ]
     }
-    bar.finish_and_clear();
+
+    fn json(&self) -> Value {
+        let (polls, responses, rss) = (self.polls(), self.responses(), self.rss());
+        let us = |d: &Duration| d.as_secs_f64() * 1e6;
+        json!({
+            "function": self.package,
+            "status": self.status(),
+            "binary_bytes": self.size,
+            "runs": self.runs.len(),
+            "first_poll_us": polls.iter().map(us).collect::<Vec<_>>(),
+            "first_response_us": responses.iter().map(us).collect::<Vec<_>>(),
+            "peak_rss_kb": rss,
+            "response_status": self.codes(),
+            "median_first_poll_us": median(&polls).as_ref().map(us),
+            "median_first_response_us": median(&responses).as_ref().map(us),
+            "median_peak_rss_kb": median(&rss),
+        })
+    }
+}
+
+/// The status of a function that exited before its first poll.
+fn exited_early((at, code): &(Duration, String), stderr: &str) -> String {
+    let stderr = stderr
+        .lines()
+        .last()
+        .unwrap_or("")
+        .chars()
+        .take(120)
+        .collect::<String>();
+    if stderr.is_empty() {
+        format!(
+            "stub: exits before polling ({code}, after {})",
+            fmt_us(at.as_secs_f64() * 1e6)
+        )
+    } else {
+        format!("exits before polling ({code}): {stderr}")
+    }
+}
+
+fn report(setup: &Setup, opts: &Options, functions: &[Function]) -> Section {
+    let storage = &setup.storage;
     let mut md = format!(
         "## cold-start\n\nEach function under `functions/` built with `cargo build --release -p NAME` (the workspace's release profile: opt-level z, LTO, one codegen unit, strip, panic = abort; `binary` is the stripped size in MiB) and spawned {} times against a minimal Lambda Runtime API served by the bench (HTTP on 127.0.0.1), `STORAGE_URL={}`, Upstash variables pointing at the in-process upstash-local. Medians. The event is `tests/data/apigw_http_v2.json` adjusted to the function's first route. RSS is `VmHWM` read right after the first response.\n\n",
         opts.cold_runs,
-        storage.strip_prefix(&root).unwrap_or(&storage).display()
+        storage
+            .strip_prefix(&setup.root)
+            .unwrap_or(storage)
+            .display()
     );
-    md.push_str(&table(
-        &[
-            "function",
-            "status",
-            "binary",
-            "≤ 5 MB",
-            "first poll",
-            "≤ 10 ms",
-            "first response",
-            "peak RSS",
-            "≤ 20 MB",
-            "HTTP",
-        ],
-        &rows,
-    ));
+    let headers = [
+        "function",
+        "status",
+        "binary",
+        "≤ 5 MB",
+        "first poll",
+        "≤ 10 ms",
+        "first response",
+        "peak RSS",
+        "≤ 20 MB",
+        "HTTP",
+    ];
+    let rows: Vec<Vec<String>> = functions.iter().map(Function::row).collect();
+    md.push_str(&table(&headers, &rows));
     Section {
         name: "cold-start",
         markdown: md,
         json: json!({
             "runs_per_function": opts.cold_runs,
-            "storage_url": storage_url,
-            "functions": json_fns,
+            "storage_url": setup.storage_url,
+            "functions": functions.iter().map(Function::json).collect::<Vec<_>>(),
         }),
     }
 }

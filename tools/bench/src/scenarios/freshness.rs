@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{Datelike, NaiveDate};
 use serde_json::json;
-use shared::cache::{CacheConfig, Invalidation};
+use shared::cache::{CacheConfig, Invalidated, Invalidation};
 use shared::models::DailyBar;
 use shared::storage::{MergeOptions, SymbolUpdate, merge_import};
 use stockdata::cache_sync::{self, CacheSync};
@@ -87,41 +87,9 @@ async fn one_run(env: &Env, round: usize, l1: Duration) -> Result<Run, String> {
         endpoint: Endpoint::Latest,
         symbol: round,
     };
-    for node in &nodes {
-        for _ in 0..2 {
-            let response = node.handle(job.endpoint, env.request(job)).await;
-            if response.status() != 200 {
-                return Err(format!("warm-up answered {}", response.status()));
-            }
-        }
-    }
-    let symbol = env.symbols[round].clone();
+    warm_up(env, &nodes, job).await?;
     let new_close = 10_000.0 + round as f64;
-    let update = SymbolUpdate {
-        symbol: symbol.clone(),
-        bars: vec![next_bar(new_close)],
-        metadata: None,
-    };
-    let merged = merge_import(&env.location, vec![update], &MergeOptions::default())
-        .await
-        .map_err(|e| format!("import: {e}"))?;
-    let what = Invalidation {
-        symbols: merged.touched.iter().cloned().collect(),
-        symbol_list: merged.symbol_set_changed,
-        all_symbol_info: false,
-    };
-    let commands_before = env.server.stats().redis_commands;
-    let url = env.server.url();
-    let lookup = |name: &str| match name {
-        "UPSTASH_REDIS_REST_URL" => Some(url.clone()),
-        "UPSTASH_REDIS_REST_TOKEN" => Some(TOKEN.to_string()),
-        "CACHE_KEY_PREFIX" => Some(prefix.clone()),
-        _ => None,
-    };
-    let done = match cache_sync::after_write(lookup, "memory://", &what).await {
-        Ok(CacheSync::Invalidated(done)) => done,
-        other => return Err(format!("invalidation: {other:?}")),
-    };
+    let (done, commands_before) = import_one_bar(env, &prefix, round, new_close).await?;
     let exited = Instant::now();
     let commands = env.server.stats().redis_commands - commands_before;
     let waits = nodes
@@ -138,6 +106,56 @@ async fn one_run(env: &Env, round: usize, l1: Duration) -> Result<Run, String> {
         commands,
         keys_deleted: done.keys_deleted,
     })
+}
+
+/// Two requests per container, so each holds the price in L1 and Redis has it.
+async fn warm_up(env: &Env, nodes: &[Arc<Node>], job: Job) -> Result<(), String> {
+    for node in nodes {
+        for _ in 0..2 {
+            let response = node.handle(job.endpoint, env.request(job)).await;
+            if response.status() != 200 {
+                return Err(format!("warm-up answered {}", response.status()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The import: one new bar closing at `close` for symbol `round`, then the
+/// tool's invalidation. Returns what it did and upstash-local's Redis
+/// command count from before the invalidation.
+async fn import_one_bar(
+    env: &Env,
+    prefix: &str,
+    round: usize,
+    close: f64,
+) -> Result<(Invalidated, u64), String> {
+    let update = SymbolUpdate {
+        symbol: env.symbols[round].clone(),
+        bars: vec![next_bar(close)],
+        metadata: None,
+    };
+    let merged = merge_import(&env.location, vec![update], &MergeOptions::default())
+        .await
+        .map_err(|e| format!("import: {e}"))?;
+    let what = Invalidation {
+        symbols: merged.touched.iter().cloned().collect(),
+        symbol_list: merged.symbol_set_changed,
+        all_symbol_info: false,
+    };
+    let commands_before = env.server.stats().redis_commands;
+    let url = env.server.url();
+    let lookup = |name: &str| match name {
+        "UPSTASH_REDIS_REST_URL" => Some(url.clone()),
+        "UPSTASH_REDIS_REST_TOKEN" => Some(TOKEN.to_string()),
+        "CACHE_KEY_PREFIX" => Some(prefix.to_string()),
+        _ => None,
+    };
+    let done = match cache_sync::after_write(lookup, "memory://", &what).await {
+        Ok(CacheSync::Invalidated(done)) => done,
+        other => return Err(format!("invalidation: {other:?}")),
+    };
+    Ok((done, commands_before))
 }
 
 /// The bar after the synthetic data's last day.
@@ -192,79 +210,100 @@ fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
 }
 
+const INTRO: &str = "\
+    warm containers hold a symbol's latest price (L1 and Redis). A one-bar \
+    import (`merge_import`, then the import tool's invalidation) updates it; from the \
+    invalidation's return (the import's exit) every container asks every";
+
+const EXPLANATION: &str = "\
+    *Last old answer sent*: the latest time, after the exit, a request was sent that still \
+    got the old price (any later request got the new one): the staleness a user can see, \
+    bounded by `CACHE_L1_TTL_S`. *First new answer*: when each container's first new \
+    answer arrived (it may include a storage read: 50 ms simulated per GET). The target is \
+    on the first with L1 on, on the second with L1 off (300 ms, Vercel's published \
+    on-demand revalidation time). Before this change a stale value lived up to TTL + \
+    stale grace (600 s for the latest price).";
+
 fn report(runs: &[Run]) -> Section {
-    let mut rows = Vec::new();
-    let mut json_runs = Vec::new();
-    for run in runs {
-        let old: Vec<Duration> = run.switches.iter().map(|s| s.last_old_sent).collect();
-        let new: Vec<Duration> = run.switches.iter().map(|s| s.first_new_answered).collect();
-        let max_old = old.iter().max().copied().unwrap_or_default();
-        let max_new = new.iter().max().copied().unwrap_or_default();
-        let target = if run.l1.is_zero() {
-            L1_OFF_TARGET
-        } else {
-            run.l1
-        };
-        // With L1 on, the bound is on the requests that can still get old
-        // data; with L1 off, on when every container has answered new data.
-        let measured = if run.l1.is_zero() { max_new } else { max_old };
-        rows.push(vec![
-            format!("{} s", run.l1.as_secs()),
-            CONTAINERS.to_string(),
-            ms(max_old),
-            format!("{} / {}", ms(median(&new).unwrap_or_default()), ms(max_new)),
-            format!("≤ {}: {}", ms(target), verdict(measured <= target)),
-            run.requests.to_string(),
-            run.commands.to_string(),
-            run.keys_deleted.to_string(),
-        ]);
-        let millis = |v: &[Duration]| {
-            v.iter()
-                .map(|d| d.as_secs_f64() * 1000.0)
-                .collect::<Vec<_>>()
-        };
-        json_runs.push(json!({
-            "l1_ttl_s": run.l1.as_secs(),
-            "containers": CONTAINERS,
-            "last_old_sent_ms": millis(&old),
-            "first_new_answered_ms": millis(&new),
-            "target_ms": target.as_secs_f64() * 1000.0,
-            "met": measured <= target,
-            "invalidation_rest_requests": run.requests,
-            "invalidation_redis_commands": run.commands,
-            "keys_deleted": run.keys_deleted,
-        }));
-    }
+    let rows: Vec<Vec<String>> = runs.iter().map(|run| run.row()).collect();
+    let json_runs: Vec<serde_json::Value> = runs.iter().map(|run| run.json()).collect();
+    let headers = [
+        "CACHE_L1_TTL_S",
+        "containers",
+        "last old answer sent (max)",
+        "first new answer p50 / max",
+        "target",
+        "REST requests per invalidation",
+        "Redis commands",
+        "keys deleted",
+    ];
     let markdown = format!(
-        "## freshness\n\n\
-         {CONTAINERS} warm containers hold a symbol's latest price (L1 and Redis). A one-bar \
-         import (`merge_import`, then the import tool's invalidation) updates it; from the \
-         invalidation's return (the import's exit) every container asks every {} ms. \
-         *Last old answer sent*: the latest time, after the exit, a request was sent that still \
-         got the old price (any later request got the new one): the staleness a user can see, \
-         bounded by `CACHE_L1_TTL_S`. *First new answer*: when each container's first new \
-         answer arrived (it may include a storage read: 50 ms simulated per GET). The target is \
-         on the first with L1 on, on the second with L1 off (300 ms, Vercel's published \
-         on-demand revalidation time). Before this change a stale value lived up to TTL + \
-         stale grace (600 s for the latest price).\n\n{}",
+        "## freshness\n\n{CONTAINERS} {INTRO} {} ms. {EXPLANATION}\n\n{}",
         POLL.as_millis(),
-        table(
-            &[
-                "CACHE_L1_TTL_S",
-                "containers",
-                "last old answer sent (max)",
-                "first new answer p50 / max",
-                "target",
-                "REST requests per invalidation",
-                "Redis commands",
-                "keys deleted",
-            ],
-            &rows,
-        )
+        table(&headers, &rows)
     );
     Section {
         name: "freshness",
         markdown,
         json: json!({ "runs": json_runs }),
+    }
+}
+
+impl Run {
+    fn last_old(&self) -> Vec<Duration> {
+        self.switches.iter().map(|s| s.last_old_sent).collect()
+    }
+
+    fn first_new(&self) -> Vec<Duration> {
+        self.switches.iter().map(|s| s.first_new_answered).collect()
+    }
+
+    /// The bound and whether it held. With L1 on, the bound is on the
+    /// requests that can still get old data; with L1 off, on when every
+    /// container has answered new data.
+    fn target(&self) -> (Duration, bool) {
+        let max = |v: Vec<Duration>| v.into_iter().max().unwrap_or_default();
+        if self.l1.is_zero() {
+            (L1_OFF_TARGET, max(self.first_new()) <= L1_OFF_TARGET)
+        } else {
+            (self.l1, max(self.last_old()) <= self.l1)
+        }
+    }
+
+    fn row(&self) -> Vec<String> {
+        let new = self.first_new();
+        let max_old = self.last_old().into_iter().max().unwrap_or_default();
+        let max_new = new.iter().max().copied().unwrap_or_default();
+        let (target, met) = self.target();
+        vec![
+            format!("{} s", self.l1.as_secs()),
+            CONTAINERS.to_string(),
+            ms(max_old),
+            format!("{} / {}", ms(median(&new).unwrap_or_default()), ms(max_new)),
+            format!("≤ {}: {}", ms(target), verdict(met)),
+            self.requests.to_string(),
+            self.commands.to_string(),
+            self.keys_deleted.to_string(),
+        ]
+    }
+
+    fn json(&self) -> serde_json::Value {
+        let millis = |v: Vec<Duration>| {
+            v.iter()
+                .map(|d| d.as_secs_f64() * 1000.0)
+                .collect::<Vec<_>>()
+        };
+        let (target, met) = self.target();
+        json!({
+            "l1_ttl_s": self.l1.as_secs(),
+            "containers": CONTAINERS,
+            "last_old_sent_ms": millis(self.last_old()),
+            "first_new_answered_ms": millis(self.first_new()),
+            "target_ms": target.as_secs_f64() * 1000.0,
+            "met": met,
+            "invalidation_rest_requests": self.requests,
+            "invalidation_redis_commands": self.commands,
+            "keys_deleted": self.keys_deleted,
+        })
     }
 }

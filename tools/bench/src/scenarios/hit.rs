@@ -4,12 +4,25 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use shared::upstash::Command;
+use shared::upstash::{Command, UpstashClient};
 
 use crate::Options;
-use crate::harness::{Endpoint, Env, Job, cache_header};
+use crate::harness::{Endpoint, Env, Job, Node, cache_header};
 use crate::report::{Section, Series, table, verdict};
 use crate::stats::{Summary, fmt_us, ratio};
+
+/// The timings of every loop, and the responses that were not what the loop expects.
+struct Samples {
+    handler: Vec<Duration>,
+    bare: Vec<Duration>,
+    l1: Vec<Duration>,
+    miss: Vec<Duration>,
+    off: Vec<Duration>,
+    not_hit: usize,
+    not_l1: usize,
+    not_miss: usize,
+    bare_errors: usize,
+}
 
 /// 4. hit-overhead.
 pub async fn hit_overhead(env: &Env, opts: &Options, series: &mut Series) -> Section {
@@ -32,7 +45,43 @@ pub async fn hit_overhead(env: &Env, opts: &Options, series: &mut Series) -> Sec
         .keys()
         .latest_price(&env.symbols[0]);
     let client = node.client.clone().expect("client");
-    let get = Command::new("GET").arg(key.as_str());
+    let (handler, bare, not_hit, bare_errors) =
+        hit_loop(env, &node, &client, key.as_str(), job, (warmup, n)).await;
+    let (l1, not_l1) = l1_loop(env, &prefix, job, (warmup, n)).await;
+    // MISS (the key deleted before each request, not timed) and cache disabled:
+    // both read storage (simulated latency), so fewer iterations.
+    let slow_n = (n / 20).max(20);
+    let (miss, not_miss) = miss_loop(env, &node, &client, key.as_str(), job, slow_n).await;
+    let off = cache_off_loop(env, &prefix, job, slow_n).await;
+    let samples = Samples {
+        handler,
+        bare,
+        l1,
+        miss,
+        off,
+        not_hit,
+        not_l1,
+        not_miss,
+        bare_errors,
+    };
+    series.add("handler, Redis HIT (L1 off)", samples.handler.clone());
+    series.add("bare client GET", samples.bare.clone());
+    series.add("handler, L1 hit", samples.l1.clone());
+    report(env, (warmup, n), &cache_header(&first), &samples)
+}
+
+/// The handler on a Redis HIT and a bare GET of `key`, interleaved;
+/// `warmup` rounds, then `n` measured ones.
+/// Returns (handler times, bare GET times, responses not HIT, bare GET errors).
+async fn hit_loop(
+    env: &Env,
+    node: &Node,
+    client: &UpstashClient,
+    key: &str,
+    job: Job,
+    (warmup, n): (usize, usize),
+) -> (Vec<Duration>, Vec<Duration>, usize, usize) {
+    let get = Command::new("GET").arg(key);
     let bar = env.bar((warmup + n) as u64, "hit-overhead");
     let mut handler = Vec::with_capacity(n);
     let mut bare = Vec::with_capacity(n);
@@ -64,9 +113,18 @@ pub async fn hit_overhead(env: &Env, opts: &Options, series: &mut Series) -> Sec
         bar.inc(1);
     }
     bar.finish_and_clear();
+    (handler, bare, not_hit, bare_errors)
+}
 
-    // L1 hit: production config (L1 on, 5 s).
-    let l1_node = env.container(&Env::production_config(&prefix));
+/// The handler on an L1 hit: production config (L1 on, 5 s).
+/// Returns the measured times and the responses that were not `L1`.
+async fn l1_loop(
+    env: &Env,
+    prefix: &str,
+    job: Job,
+    (warmup, n): (usize, usize),
+) -> (Vec<Duration>, usize) {
+    let l1_node = env.container(&Env::production_config(prefix));
     let _ = l1_node.handle(job.endpoint, env.request(job)).await;
     let requests: Vec<_> = (0..warmup + n).map(|_| env.request(job)).collect();
     let mut l1 = Vec::with_capacity(n);
@@ -80,14 +138,23 @@ pub async fn hit_overhead(env: &Env, opts: &Options, series: &mut Series) -> Sec
             l1.push(elapsed);
         }
     }
+    (l1, not_l1)
+}
 
-    // MISS (the key deleted before each request, not timed) and cache disabled:
-    // both read storage (simulated latency), so fewer iterations.
-    let slow_n = (n / 20).max(20);
-    let mut miss = Vec::with_capacity(slow_n);
+/// The handler on a MISS: `key` unlinked (not timed) before each of `n` requests.
+/// Returns the times and the responses that were not `MISS`.
+async fn miss_loop(
+    env: &Env,
+    node: &Node,
+    client: &UpstashClient,
+    key: &str,
+    job: Job,
+    n: usize,
+) -> (Vec<Duration>, usize) {
+    let mut miss = Vec::with_capacity(n);
     let mut not_miss = 0usize;
-    let unlink = Command::new("UNLINK").arg(key.as_str());
-    for _ in 0..slow_n {
+    let unlink = Command::new("UNLINK").arg(key);
+    for _ in 0..n {
         let _ = client.command(&unlink).await;
         let request = env.request(job);
         let t = Instant::now();
@@ -95,79 +162,42 @@ pub async fn hit_overhead(env: &Env, opts: &Options, series: &mut Series) -> Sec
         miss.push(t.elapsed());
         not_miss += usize::from(cache_header(&response) != "MISS");
     }
-    let off_node = env.container_without_cache(&Env::production_config(&prefix));
-    let mut off = Vec::with_capacity(slow_n);
-    for _ in 0..slow_n {
+    (miss, not_miss)
+}
+
+/// The handler with the cache disabled, `n` times.
+async fn cache_off_loop(env: &Env, prefix: &str, job: Job, n: usize) -> Vec<Duration> {
+    let off_node = env.container_without_cache(&Env::production_config(prefix));
+    let mut off = Vec::with_capacity(n);
+    for _ in 0..n {
         let request = env.request(job);
         let t = Instant::now();
         let _ = off_node.handle(job.endpoint, request).await;
         off.push(t.elapsed());
     }
+    off
+}
 
-    let (sh, sb, sl) = (Summary::of(&handler), Summary::of(&bare), Summary::of(&l1));
-    let (sm, so) = (Summary::of(&miss), Summary::of(&off));
-    series.add("handler, Redis HIT (L1 off)", handler.clone());
-    series.add("bare client GET", bare.clone());
-    series.add("handler, L1 hit", l1.clone());
+fn report(env: &Env, (warmup, n): (usize, usize), first: &str, samples: &Samples) -> Section {
+    let (sh, sb) = (Summary::of(&samples.handler), Summary::of(&samples.bare));
+    let sl = Summary::of(&samples.l1);
+    let (sm, so) = (Summary::of(&samples.miss), Summary::of(&samples.off));
     let r50 = ratio(sh.p50, sb.p50);
     let r99 = ratio(sh.p99, sb.p99);
-    let row = |label: &str, s: &Summary| {
-        vec![
-            label.to_string(),
-            s.n.to_string(),
-            fmt_us(s.p50),
-            fmt_us(s.p95),
-            fmt_us(s.p99),
-            fmt_us(s.mean),
-        ]
-    };
     let mut md = format!(
         "## hit-overhead\n\nOne container, one key (`latest` of {}), {} interleaved iterations after {} warm-up ones. \"bare GET\" is `UpstashClient::command(GET key)` on the same client; the handler HIT adds request parsing, envelope decoding and the JSON response. First call: `{}`.\n\n",
-        env.symbols[0],
-        n,
-        warmup,
-        cache_header(&first)
+        env.symbols[0], n, warmup, first
     );
-    md.push_str(&table(
-        &["path", "n", "p50", "p95", "p99", "mean"],
-        &[
-            row("bare client GET", &sb),
-            row("handler, Redis HIT (L1 off)", &sh),
-            row("handler, L1 hit", &sl),
-            row("handler, MISS (storage read, value stored)", &sm),
-            row("handler, cache disabled", &so),
-        ],
-    ));
+    md.push_str(&paths_table(&sb, &sh, &sl, &sm, &so));
     md.push('\n');
-    md.push_str(&table(
-        &["check", "value", "target", "verdict"],
-        &[
-            vec![
-                "HIT / GET at p50".into(),
-                format!("{r50:.2}"),
-                "≤ 1.2".into(),
-                verdict(r50 <= 1.2).into(),
-            ],
-            vec![
-                "HIT / GET at p99".into(),
-                format!("{r99:.2}"),
-                "≤ 1.2".into(),
-                verdict(r99 <= 1.2).into(),
-            ],
-            vec![
-                "handler overhead at p50 (HIT − GET)".into(),
-                fmt_us(sh.p50 - sb.p50),
-                String::new(),
-                String::new(),
-            ],
-            vec![
-                "L1 hit p50".into(),
-                fmt_us(sl.p50),
-                "< 50 µs".into(),
-                verdict(sl.p50 < 50.0).into(),
-            ],
-        ],
-    ));
+    md.push_str(&checks_table(&sh, &sb, &sl));
+    let Samples {
+        not_hit,
+        not_l1,
+        not_miss,
+        bare_errors,
+        ..
+    } = samples;
     md.push_str(&format!(
         "\nResponses not `HIT` in the HIT loop: {not_hit}; not `L1` in the L1 loop: {not_l1}; not `MISS` in the MISS loop: {not_miss}; bare GET errors: {bare_errors}. MISS and cache-disabled rows read storage (simulated latency); a MISS costs 3 REST requests.\n"
     ));
@@ -192,4 +222,64 @@ pub async fn hit_overhead(env: &Env, opts: &Options, series: &mut Series) -> Sec
             "bare_errors": bare_errors,
         }),
     }
+}
+
+/// Latency of each path: bare GET, HIT, L1, MISS, cache disabled.
+fn paths_table(sb: &Summary, sh: &Summary, sl: &Summary, sm: &Summary, so: &Summary) -> String {
+    let row = |label: &str, s: &Summary| {
+        vec![
+            label.to_string(),
+            s.n.to_string(),
+            fmt_us(s.p50),
+            fmt_us(s.p95),
+            fmt_us(s.p99),
+            fmt_us(s.mean),
+        ]
+    };
+    table(
+        &["path", "n", "p50", "p95", "p99", "mean"],
+        &[
+            row("bare client GET", sb),
+            row("handler, Redis HIT (L1 off)", sh),
+            row("handler, L1 hit", sl),
+            row("handler, MISS (storage read, value stored)", sm),
+            row("handler, cache disabled", so),
+        ],
+    )
+}
+
+/// HIT over GET at p50 and p99, the handler's overhead, L1 hit p50.
+fn checks_table(sh: &Summary, sb: &Summary, sl: &Summary) -> String {
+    let r50 = ratio(sh.p50, sb.p50);
+    let r99 = ratio(sh.p99, sb.p99);
+    let row = |cells: [&str; 4]| cells.map(str::to_string).to_vec();
+    table(
+        &["check", "value", "target", "verdict"],
+        &[
+            row([
+                "HIT / GET at p50",
+                &format!("{r50:.2}"),
+                "≤ 1.2",
+                verdict(r50 <= 1.2),
+            ]),
+            row([
+                "HIT / GET at p99",
+                &format!("{r99:.2}"),
+                "≤ 1.2",
+                verdict(r99 <= 1.2),
+            ]),
+            row([
+                "handler overhead at p50 (HIT − GET)",
+                &fmt_us(sh.p50 - sb.p50),
+                "",
+                "",
+            ]),
+            row([
+                "L1 hit p50",
+                &fmt_us(sl.p50),
+                "< 50 µs",
+                verdict(sl.p50 < 50.0),
+            ]),
+        ],
+    )
 }
