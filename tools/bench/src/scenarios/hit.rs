@@ -18,6 +18,9 @@ struct Samples {
     l1: Vec<Duration>,
     miss: Vec<Duration>,
     off: Vec<Duration>,
+    /// `recent?days=30` HIT (sliced from the cached 365-day window) and a bare GET of that window.
+    recent: Vec<Duration>,
+    recent_bare: Vec<Duration>,
     not_hit: usize,
     not_l1: usize,
     not_miss: usize,
@@ -53,13 +56,16 @@ pub async fn hit_overhead(env: &Env, opts: &Options, series: &mut Series) -> Sec
     let slow_n = (n / 20).max(20);
     let (miss, not_miss) = miss_loop(env, &node, &client, key.as_str(), job, slow_n).await;
     let off = cache_off_loop(env, &prefix, job, slow_n).await;
+    let (recent, recent_bare, not_hit_recent) = recent_loop(env, &node, &client, (warmup, n)).await;
     let samples = Samples {
+        recent,
+        recent_bare,
         handler,
         bare,
         l1,
         miss,
         off,
-        not_hit,
+        not_hit: not_hit + not_hit_recent,
         not_l1,
         not_miss,
         bare_errors,
@@ -114,6 +120,27 @@ async fn hit_loop(
     }
     bar.finish_and_clear();
     (handler, bare, not_hit, bare_errors)
+}
+
+/// The handler on a Redis HIT of `recent?days=30` (a slice of the cached
+/// 365-day window) and a bare GET of the window's key, interleaved.
+async fn recent_loop(
+    env: &Env,
+    node: &Node,
+    client: &UpstashClient,
+    rounds: (usize, usize),
+) -> (Vec<Duration>, Vec<Duration>, usize) {
+    let job = Job {
+        endpoint: Endpoint::Recent(30),
+        symbol: 0,
+    };
+    let _ = node.handle(job.endpoint, env.request(job)).await;
+    let Some(cache) = node.cache() else {
+        return (Vec::new(), Vec::new(), 0);
+    };
+    let key = cache.keys().recent_data(&env.symbols[0]);
+    let (handler, bare, not_hit, _) = hit_loop(env, node, client, &key, job, rounds).await;
+    (handler, bare, not_hit)
 }
 
 /// The handler on an L1 hit: production config (L1 on, 5 s).
@@ -189,7 +216,18 @@ fn report(env: &Env, (warmup, n): (usize, usize), first: &str, samples: &Samples
         env.symbols[0], n, warmup, first
     );
     md.push_str(&paths_table(&sb, &sh, &sl, &sm, &so));
-    md.push('\n');
+    let (sr, srb) = (
+        Summary::of(&samples.recent),
+        Summary::of(&samples.recent_bare),
+    );
+    let recent_ratio = ratio(sr.p50, srb.p50);
+    md.push_str(&format!(
+        "\n`recent?days=30` of the same symbol, a HIT sliced from the cached 365-day window (no JSON parse), vs a bare GET of that window's key: p50 {} vs {} (×{recent_ratio:.2}), p99 {} vs {}.\n\n",
+        fmt_us(sr.p50),
+        fmt_us(srb.p50),
+        fmt_us(sr.p99),
+        fmt_us(srb.p99)
+    ));
     md.push_str(&checks_table(&sh, &sb, &sl));
     let Samples {
         not_hit,
@@ -212,6 +250,9 @@ fn report(env: &Env, (warmup, n): (usize, usize), first: &str, samples: &Samples
             "handler_l1": sl.to_json(),
             "handler_miss": sm.to_json(),
             "handler_cache_disabled": so.to_json(),
+            "recent_30_hit": sr.to_json(),
+            "recent_window_bare_get": srb.to_json(),
+            "recent_hit_over_get_p50": recent_ratio,
             "not_miss": not_miss,
             "hit_over_get_p50": r50,
             "hit_over_get_p99": r99,
