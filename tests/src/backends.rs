@@ -76,6 +76,31 @@ pub async fn seeded(kind: BackendKind, test: &str) -> Option<TestStore> {
     Some(store)
 }
 
+/// The seeded data set in process memory (prefix `data/v1`): always available.
+pub async fn memory(test: &str) -> TestStore {
+    seeded(BackendKind::Memory, test)
+        .await
+        .expect("the memory backend is always available")
+}
+
+/// Store options that never remember the manifest (every read sees storage
+/// as it is now), with a 5 s storage timeout.
+pub fn no_memo() -> StoreOptions {
+    StoreOptions {
+        timeout: Duration::from_secs(5),
+        manifest_ttl: Duration::ZERO,
+    }
+}
+
+/// Store options that remember the manifest for 60 s, as in production,
+/// with a 5 s storage timeout.
+pub fn remembering() -> StoreOptions {
+    StoreOptions {
+        manifest_ttl: Duration::from_secs(60),
+        ..no_memo()
+    }
+}
+
 async fn s3(test: &str) -> Option<TestStore> {
     let endpoint = moto_endpoint();
     if !moto_reachable(&endpoint).await {
@@ -98,7 +123,7 @@ async fn s3(test: &str) -> Option<TestStore> {
         .take(60)
         .collect();
     let bucket = bucket.trim_end_matches('-').to_string();
-    crate::upstash::install_crypto_provider();
+    shared::tls::install_crypto_provider();
     let http = reqwest::Client::new();
     let created = http
         .put(format!("{endpoint}/{bucket}"))

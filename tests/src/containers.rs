@@ -48,7 +48,7 @@ pub fn container_with(
     store: Arc<StockStore>,
     config: CacheConfig,
 ) -> Container {
-    crate::upstash::install_crypto_provider();
+    shared::tls::install_crypto_provider();
     let client = UpstashClient::new(&UpstashConfig {
         url: url.to_string(),
         token: Secret::from(token.to_string()),

@@ -100,15 +100,7 @@ pub async fn append_bar(location: &StorageLocation, symbol: &str, bar: DailyBar)
         .find(|e| e.symbol == symbol)
         .expect("symbol listed");
     let path = layout::partition_path(&location.prefix, &sym, entry.last_date.year());
-    let bytes = location
-        .store
-        .get(&path)
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let mut partition: Partition = serde_json::from_slice(&bytes).unwrap();
+    let mut partition: Partition = get_json(location, &path).await;
     entry.last_date = bar.date;
     entry.data_points += 1;
     partition.data_points.push(bar);
@@ -142,10 +134,16 @@ pub async fn add_symbol(location: &StorageLocation, symbol: &str, bars: Vec<Dail
 
 /// The manifest as stored.
 pub async fn read_manifest(location: &StorageLocation) -> Manifest {
-    let path = layout::manifest_path(&location.prefix);
+    get_json(location, &layout::manifest_path(&location.prefix)).await
+}
+
+async fn get_json<T: serde::de::DeserializeOwned>(
+    location: &StorageLocation,
+    path: &object_store::path::Path,
+) -> T {
     let bytes = location
         .store
-        .get(&path)
+        .get(path)
         .await
         .unwrap()
         .bytes()

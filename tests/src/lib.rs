@@ -1,5 +1,6 @@
 //! Support code for the integration tests in `tests/tests/`.
 
+pub mod admin;
 pub mod backends;
 pub mod containers;
 pub mod dataset;
@@ -11,15 +12,22 @@ pub mod upstash;
 
 use lambda_http::{Body, Response};
 use serde_json::Value;
+use shared::handlers::{LATEST_PRICE, RECENT_DATA, SYMBOL_INFO, SYMBOLS};
+use shared::http::Route;
 
-/// The body of `response` as JSON (panics with the body when it is not JSON).
-pub fn json_body(response: &Response<Body>) -> Value {
-    let text = match response.body() {
+/// The body of `response` as text (lossy for binary bodies; empty for none).
+pub fn body_text(response: &Response<Body>) -> String {
+    match response.body() {
         Body::Text(text) => text.clone(),
         Body::Binary(bytes) => String::from_utf8_lossy(bytes).into_owned(),
         Body::Empty => String::new(),
         _ => String::new(),
-    };
+    }
+}
+
+/// The body of `response` as JSON (panics with the body when it is not JSON).
+pub fn json_body(response: &Response<Body>) -> Value {
+    let text = body_text(response);
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("body is not JSON ({e}): {text:?}"))
 }
 
@@ -37,14 +45,48 @@ pub fn assert_error(response: &Response<Body>, status: u16, code: &str) {
     assert_eq!(response.headers()["content-type"], "application/json");
 }
 
-/// `GET /v1/stocks/{symbol}/latest` through `container`'s handler (HTTP API event).
+/// `GET path` of `route` through the function serving it, on `container`
+/// (HTTP API event).
+async fn read(container: &containers::Container, route: Route, path: &str) -> Response<Body> {
+    let request = events::Req::get(route.template, path).request(events::Source::HttpApi);
+    dispatch::Functions::default()
+        .route(&container.service, route.template, request)
+        .await
+}
+
+/// `GET /v1/stocks/{symbol}/latest` on `container`.
 pub async fn latest(container: &containers::Container, symbol: &str) -> Response<Body> {
-    let request = events::Req::get(
-        shared::handlers::LATEST_PRICE.template,
-        &format!("/v1/stocks/{symbol}/latest"),
+    read(
+        container,
+        LATEST_PRICE,
+        &dispatch::fill(LATEST_PRICE.template, symbol),
     )
-    .request(events::Source::HttpApi);
-    shared::handlers::latest_price(&container.service, request).await
+    .await
+}
+
+/// `GET /v1/stocks/{symbol}/recent` on `container`.
+pub async fn recent(container: &containers::Container, symbol: &str) -> Response<Body> {
+    read(
+        container,
+        RECENT_DATA,
+        &dispatch::fill(RECENT_DATA.template, symbol),
+    )
+    .await
+}
+
+/// `GET /v1/symbols/{symbol}` on `container`.
+pub async fn symbol_info(container: &containers::Container, symbol: &str) -> Response<Body> {
+    read(
+        container,
+        SYMBOL_INFO,
+        &dispatch::fill(SYMBOL_INFO.template, symbol),
+    )
+    .await
+}
+
+/// `GET /v1/symbols` on `container`.
+pub async fn symbol_list(container: &containers::Container) -> Response<Body> {
+    read(container, SYMBOLS, SYMBOLS.template).await
 }
 
 /// The `X-Cache` header of `response`.

@@ -17,6 +17,7 @@ use object_store::{
     CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
     PutMultipartOptions, PutOptions, PutPayload, PutResult, RenameOptions, Result,
 };
+use shared::storage::StorageLocation;
 
 /// What reads do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +38,15 @@ pub struct ProbeStore {
     /// Reads of paths containing this text wait until [`ProbeStore::resume`].
     paused: tokio::sync::watch::Sender<Option<String>>,
     held: AtomicUsize,
+}
+
+/// A location over `location`'s store behind a new [`ProbeStore`], with the
+/// same prefix; the probe is returned to watch and steer its reads.
+pub fn probed(location: &StorageLocation) -> (Arc<ProbeStore>, StorageLocation) {
+    let probe = ProbeStore::new(location.store.clone());
+    let probed = StorageLocation::from_store(probe.clone(), location.prefix.as_ref())
+        .expect("a location over the probe");
+    (probe, probed)
 }
 
 impl ProbeStore {

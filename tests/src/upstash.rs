@@ -23,13 +23,6 @@ pub fn redis_url() -> String {
         .unwrap_or_else(|| "redis://127.0.0.1:6379".into())
 }
 
-/// Installs rustls' ring provider (reqwest is built without one).
-pub fn install_crypto_provider() {
-    if rustls::crypto::CryptoProvider::get_default().is_none() {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    }
-}
-
 /// Options for an in-process server on an ephemeral port against [`redis_url`].
 pub fn options() -> ServeOptions {
     ServeOptions::new(

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use integration_tests::backends::{ALL_BACKENDS, BackendKind, seeded};
+use integration_tests::backends::{ALL_BACKENDS, BackendKind, no_memo, seeded};
 use integration_tests::events::{ALL_SOURCES, Req, Source};
 use integration_tests::{assert_error, json_body};
 use shared::cache::CacheConfig;
@@ -15,20 +15,13 @@ fn service(store: std::sync::Arc<shared::storage::StockStore>) -> StockDataServi
     StockDataService::new(store, None, CacheConfig::default())
 }
 
-fn options() -> StoreOptions {
-    StoreOptions {
-        timeout: Duration::from_secs(5),
-        manifest_ttl: Duration::ZERO,
-    }
-}
-
 async fn for_each_backend(test: &str, mut check: impl AsyncFnMut(BackendKind, StockDataService)) {
     let mut ran = 0;
     for kind in ALL_BACKENDS {
         let Some(store) = seeded(kind, test).await else {
             continue;
         };
-        check(kind, service(store.store(options()))).await;
+        check(kind, service(store.store(no_memo()))).await;
         ran += 1;
     }
     assert!(ran >= 2, "file and memory backends always run");

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use integration_tests::backends::{BackendKind, TestStore, seeded};
+use integration_tests::backends::{TestStore, memory, no_memo, remembering};
 use integration_tests::containers::{Container, container, container_with, test_cache_config};
 use integration_tests::events::{Req, Source};
 use integration_tests::fault_proxy::{Fault, FaultProxy};
@@ -13,26 +13,13 @@ use integration_tests::upstash::{
 use integration_tests::{assert_error, json_body, latest, x_cache};
 use object_store::ObjectStoreExt;
 use shared::handlers::{self, LATEST_PRICE, RECENT_DATA, SYMBOL_INFO, SYMBOLS};
-use shared::storage::{StockStore, StoreOptions, layout};
+use shared::storage::{StockStore, layout};
 use shared::symbol::Symbol;
-
-fn no_memo() -> StoreOptions {
-    StoreOptions {
-        timeout: Duration::from_secs(5),
-        manifest_ttl: Duration::ZERO,
-    }
-}
-
-async fn data(test: &str) -> TestStore {
-    seeded(BackendKind::Memory, test)
-        .await
-        .expect("memory backend")
-}
 
 #[tokio::test]
 async fn miss_then_hit_then_l1_with_exact_request_counts() {
     let server = upstash::start().await;
-    let data = data("flow").await;
+    let data = memory("flow").await;
     let store = data.store(no_memo());
     let prefix = unique_prefix("flow");
     let c = container(&server.url(), store.clone(), test_cache_config(&prefix));
@@ -110,7 +97,7 @@ async fn miss_then_hit_then_l1_with_exact_request_counts() {
 #[tokio::test]
 async fn every_read_endpoint_is_cached_and_recent_windows_share_one_key() {
     let server = upstash::start().await;
-    let data = data("endpoints").await;
+    let data = memory("endpoints").await;
     let store = data.store(no_memo());
     let prefix = unique_prefix("endpoints");
     let c = container(&server.url(), store.clone(), test_cache_config(&prefix));
@@ -181,7 +168,7 @@ async fn every_read_endpoint_is_cached_and_recent_windows_share_one_key() {
 #[tokio::test]
 async fn values_go_stale_then_expire() {
     let server = upstash::start().await;
-    let data = data("ttl").await;
+    let data = memory("ttl").await;
     let store = data.store(no_memo());
     let prefix = unique_prefix("ttl");
     let mut config = test_cache_config(&prefix);
@@ -209,11 +196,8 @@ async fn values_go_stale_then_expire() {
 #[tokio::test]
 async fn unknown_symbols_cost_one_request_and_no_key_and_errors_are_never_cached() {
     let server = upstash::start().await;
-    let data = data("unknown").await;
-    let memo = StoreOptions {
-        timeout: Duration::from_secs(5),
-        manifest_ttl: Duration::from_secs(60),
-    };
+    let data = memory("unknown").await;
+    let memo = remembering();
     let prefix = unique_prefix("unknown");
     let warm_store = data.store(memo.clone());
     let warm = container(
@@ -281,7 +265,7 @@ async fn unknown_symbols_cost_one_request_and_no_key_and_errors_are_never_cached
 #[tokio::test]
 async fn rollback_switch_makes_zero_cache_calls() {
     let server = upstash::start().await;
-    let data = data("disabled").await;
+    let data = memory("disabled").await;
     let prefix = unique_prefix("disabled");
     let url = server.url();
     let env = move |name: &str| -> Option<String> {
@@ -335,7 +319,7 @@ async fn throttled_store(data: &TestStore, latency: Duration) -> Arc<StockStore>
 async fn stampede_of_independent_containers_reads_storage_at_most_twice() {
     const K: usize = 24;
     let server = upstash::start().await;
-    let data = data("stampede").await;
+    let data = memory("stampede").await;
     let store = throttled_store(&data, Duration::from_millis(50)).await;
     let prefix = unique_prefix("stampede");
     let mut config = test_cache_config(&prefix);
@@ -404,7 +388,7 @@ async fn assert_answers_from_storage(c: &Container, what: &str) {
 #[tokio::test]
 async fn every_cache_failure_is_answered_from_storage() {
     let server = upstash::start().await;
-    let data = data("faults").await;
+    let data = memory("faults").await;
     let store = data.store(no_memo());
     let prefix = unique_prefix("faults");
     let timeout = Duration::from_millis(150);
@@ -488,7 +472,7 @@ fn corrupt_values(valid: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
 #[tokio::test]
 async fn corrupt_stored_value_is_served_from_storage_and_overwritten() {
     let server = upstash::start().await;
-    let data = data("corrupt").await;
+    let data = memory("corrupt").await;
     let store = data.store(no_memo());
     let prefix = unique_prefix("corrupt");
     let c = container(&server.url(), store.clone(), test_cache_config(&prefix));
@@ -557,7 +541,7 @@ async fn corrupt_stored_value_is_served_from_storage_and_overwritten() {
 #[tokio::test]
 async fn breaker_opens_skips_probes_and_recovers_without_restart() {
     let server = upstash::start().await;
-    let data = data("breaker").await;
+    let data = memory("breaker").await;
     let store = data.store(no_memo());
     let prefix = unique_prefix("breaker");
     let mut config = test_cache_config(&prefix);
@@ -611,7 +595,7 @@ async fn breaker_opens_skips_probes_and_recovers_without_restart() {
 #[tokio::test]
 async fn storage_failure_serves_stale_else_502() {
     let server = upstash::start().await;
-    let data = data("stale-if-error").await;
+    let data = memory("stale-if-error").await;
     let store = data.store(no_memo());
     let prefix = unique_prefix("stale-if-error");
     let mut config = test_cache_config(&prefix);
@@ -645,7 +629,7 @@ async fn storage_failure_serves_stale_else_502() {
 #[tokio::test]
 async fn xfetch_refreshes_a_fresh_value_early_when_due() {
     let server = upstash::start().await;
-    let data = data("xfetch").await;
+    let data = memory("xfetch").await;
     let store = throttled_store(&data, Duration::from_millis(20)).await;
     let prefix = unique_prefix("xfetch");
     let mut config = test_cache_config(&prefix);

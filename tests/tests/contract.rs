@@ -12,9 +12,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use integration_tests::backends::{BackendKind, TestStore, empty, seeded};
+use integration_tests::admin::{admin, admin_call, admin_post};
+use integration_tests::backends::{BackendKind, TestStore, empty, memory, no_memo};
 use integration_tests::containers::{container, container_with, test_cache_config};
-use integration_tests::dispatch::{Functions, function_of};
+use integration_tests::dispatch::{Functions, fill, function_of, management_routes};
 use integration_tests::events::{ALL_SOURCES, Req, Source};
 use integration_tests::upstash::{self, refused_addr, unique_prefix};
 use lambda_http::{Body, Response};
@@ -22,13 +23,13 @@ use object_store::ObjectStoreExt;
 use serde_json::{Value, json};
 use shared::admin::AdminConfig;
 use shared::cache::CacheConfig;
-use shared::handlers::ROUTES;
-use shared::secret::Secret;
+use shared::handlers::{
+    CACHE_CLEAR_SYMBOL, CACHE_INVALIDATE, CACHE_STATS, LATEST_PRICE, RECENT_DATA, ROUTES,
+    SYMBOL_INFO, SYMBOLS,
+};
 use shared::service::StockDataService;
-use shared::storage::{StoreOptions, layout};
+use shared::storage::layout;
 use shared::symbol::Symbol;
-
-const ADMIN: &str = "contract-admin-token-5b8e1f0c";
 
 /// `openapi.yaml`, as JSON, with compiled validators per schema location.
 struct Spec {
@@ -252,39 +253,73 @@ impl Harness<'_> {
     }
 }
 
-fn admin() -> AdminConfig {
-    AdminConfig {
-        token: Some(Secret::from(ADMIN)),
-        stats_public: false,
-    }
-}
-
-fn functions(admin: AdminConfig) -> Functions {
-    Functions {
-        admin,
-        ..Functions::default()
-    }
-}
-
-fn no_memo() -> StoreOptions {
-    StoreOptions {
-        timeout: Duration::from_secs(5),
-        manifest_ttl: Duration::ZERO,
-    }
-}
-
-fn post(template: &'static str, path: &str) -> Req {
-    Req::get(template, path)
-        .method("POST")
-        .header("Authorization", &format!("Bearer {ADMIN}"))
-}
-
 fn etag(response: &Response<Body>) -> String {
     response.headers()["etag"].to_str().unwrap().to_string()
 }
 
-async fn memory(test: &str) -> TestStore {
-    seeded(BackendKind::Memory, test).await.expect("memory")
+impl<'a> Harness<'a> {
+    /// A harness over `service` whose management routes use `admin`.
+    fn new(spec: &'a Spec, service: StockDataService, admin: AdminConfig) -> Self {
+        Harness {
+            spec,
+            service,
+            functions: Functions::with_admin(admin),
+        }
+    }
+
+    /// A harness over a service with no cache, reading `data`.
+    fn uncached(spec: &'a Spec, data: &TestStore) -> Self {
+        let service = StockDataService::new(data.store(no_memo()), None, CacheConfig::default());
+        Harness::new(spec, service, admin())
+    }
+}
+
+fn latest(symbol: &str) -> Req {
+    Req::get(LATEST_PRICE.template, &fill(LATEST_PRICE.template, symbol))
+}
+
+fn recent(symbol: &str) -> Req {
+    Req::get(RECENT_DATA.template, &fill(RECENT_DATA.template, symbol))
+}
+
+fn info(symbol: &str) -> Req {
+    Req::get(SYMBOL_INFO.template, &fill(SYMBOL_INFO.template, symbol))
+}
+
+fn list() -> Req {
+    Req::get(SYMBOLS.template, SYMBOLS.template)
+}
+
+/// One read of AAPL per read endpoint.
+fn reads_of_aapl() -> [Req; 4] {
+    [latest("AAPL"), recent("AAPL"), info("AAPL"), list()]
+}
+
+/// One call per management route of `ROUTES`, with the admin token; the
+/// invalidation names a symbol, an object of the data set and one outside it.
+fn admin_calls() -> Vec<Req> {
+    management_routes()
+        .map(|(_, route)| {
+            let req = admin_call(&route);
+            if route.template == CACHE_INVALIDATE.template {
+                req.body(
+                    r#"{"symbols":["aapl"],"objects":["data/v1/daily/FB/2012.json","elsewhere/x.json"]}"#,
+                )
+            } else {
+                req
+            }
+        })
+        .collect()
+}
+
+/// What a management call answers when the cache is missing or dead: stats
+/// still report (200), everything else is 503.
+fn status_without_a_cache(req: &Req) -> u16 {
+    if req.route == Some(CACHE_STATS.template) {
+        200
+    } else {
+        503
+    }
 }
 
 #[tokio::test]
@@ -298,27 +333,37 @@ async fn every_response_matches_openapi_yaml() {
         data.store(no_memo()),
         test_cache_config(&prefix),
     );
-    let h = Harness {
-        spec: &spec,
-        service: cached.service.clone(),
-        functions: functions(admin()),
-    };
-    let latest = |s: &str| {
-        Req::get(
-            "/v1/stocks/{symbol}/latest",
-            &format!("/v1/stocks/{s}/latest"),
-        )
-    };
-    let recent = |s: &str| {
-        Req::get(
-            "/v1/stocks/{symbol}/recent",
-            &format!("/v1/stocks/{s}/recent"),
-        )
-    };
-    let info = |s: &str| Req::get("/v1/symbols/{symbol}", &format!("/v1/symbols/{s}"));
-    let list = || Req::get("/v1/symbols", "/v1/symbols");
+    let h = Harness::new(&spec, cached.service.clone(), admin());
 
-    // Read endpoints: 200 (MISS then HIT) from every event source.
+    reads_answer_200_from_every_source(&h).await;
+    reads_answer_304(&h).await;
+    bad_reads_answer_400_404_or_502(&h).await;
+    management_answers_200_400_and_401(&h).await;
+    let disabled = Harness::new(&spec, cached.service.clone(), AdminConfig::default());
+    for req in admin_calls() {
+        disabled.expect(req, 403).await;
+    }
+    without_a_cache_reads_bypass_and_management_is_503(&Harness::uncached(&spec, &data)).await;
+    dead_cache_stats_report_and_management_is_503(&spec, &data, &prefix).await;
+    storage_without_a_manifest_is_502(&spec).await;
+    x_cache_l1_then_stale(&spec, &server).await;
+    every_route_answers_405_to_a_method_it_does_not_serve(&h).await;
+
+    let covered = spec.covered.lock().unwrap().clone();
+    let missing: Vec<_> = spec.documented().difference(&covered).cloned().collect();
+    assert!(
+        missing.is_empty(),
+        "documented but never produced by the code: {missing:?}"
+    );
+    println!(
+        "contract: {} responses checked against openapi.yaml, {} (path, method, status) documented",
+        spec.checked.lock().unwrap(),
+        spec.documented().len()
+    );
+}
+
+/// Read endpoints: 200 (MISS then HIT) from every event source.
+async fn reads_answer_200_from_every_source(h: &Harness<'_>) {
     for source in ALL_SOURCES {
         for req in [
             latest("AAPL"),
@@ -335,14 +380,21 @@ async fn every_response_matches_openapi_yaml() {
             assert_eq!(response.status(), 200, "{source:?} {req:?}");
         }
     }
-    // 304 on every read endpoint.
-    for req in [latest("AAPL"), recent("AAPL"), info("AAPL"), list()] {
+}
+
+/// 304 on every read endpoint, for its ETag and for `*`.
+async fn reads_answer_304(h: &Harness<'_>) {
+    for req in reads_of_aapl() {
         let first = h.expect(req.clone(), 200).await;
         h.expect(req.clone().header("If-None-Match", &etag(&first)), 304)
             .await;
         h.expect(req.header("If-None-Match", "*"), 304).await;
     }
-    // 400, 404.
+}
+
+/// 400 (bad symbol, bad `days`), 404 (unknown symbol), 502 (a partition that
+/// is not JSON, a partition that is missing).
+async fn bad_reads_answer_400_404_or_502(h: &Harness<'_>) {
     for bad in ["A*", "-AAPL", "AAAAAAAAAAAAAAAA", "a%2Fb", "%E2%82%AC"] {
         h.expect(latest(bad), 400).await;
         h.expect(recent(bad), 400).await;
@@ -357,25 +409,16 @@ async fn every_response_matches_openapi_yaml() {
         h.expect(recent(missing), 404).await;
         h.expect(info(missing), 404).await;
     }
-    // 502: a partition that is not JSON, a partition that is missing.
     h.expect(latest("BROKEN"), 502).await;
     h.expect(recent("GHOST"), 502).await;
+}
 
-    // Management: 200, 400, 401.
-    let admin_calls = [
-        post("/v1/cache/clear/{symbol}", "/v1/cache/clear/AAPL"),
-        post("/v1/cache/clear", "/v1/cache/clear"),
-        Req::get("/v1/cache/stats", "/v1/cache/stats")
-            .header("Authorization", &format!("Bearer {ADMIN}")),
-        post("/v1/cache/stats/reset", "/v1/cache/stats/reset"),
-        post("/v1/cache/warm", "/v1/cache/warm"),
-        post("/v1/cache/invalidate", "/v1/cache/invalidate").body(
-            r#"{"symbols":["aapl"],"objects":["data/v1/daily/FB/2012.json","elsewhere/x.json"]}"#,
-        ),
-    ];
+/// Management: 200 from every source, 401 without or with a wrong token,
+/// 400 for a bad symbol or a bad invalidation body.
+async fn management_answers_200_400_and_401(h: &Harness<'_>) {
     // Traffic first, so stats report counters, popularity and `since`.
     h.expect(latest("AAPL"), 200).await;
-    for req in &admin_calls {
+    for req in admin_calls() {
         for source in ALL_SOURCES {
             let response = h.call(req.clone(), source).await;
             assert_eq!(response.status(), 200, "{source:?} {req:?}");
@@ -384,14 +427,16 @@ async fn every_response_matches_openapi_yaml() {
         anonymous.headers.clear();
         h.expect(anonymous, 401).await;
         h.expect(
-            req.clone()
-                .header("Authorization", "Bearer wrong-token-000000000"),
+            req.header("Authorization", "Bearer wrong-token-000000000"),
             401,
         )
         .await;
     }
-    h.expect(post("/v1/cache/clear/{symbol}", "/v1/cache/clear/A*"), 400)
-        .await;
+    h.expect(
+        admin_post(CACHE_CLEAR_SYMBOL.template, "/v1/cache/clear/A*"),
+        400,
+    )
+    .await;
     for body in [
         r#"{"symbols":["A*"]}"#,
         r#"{"symbols":[]}"#,
@@ -401,88 +446,72 @@ async fn every_response_matches_openapi_yaml() {
         "",
     ] {
         h.expect(
-            post("/v1/cache/invalidate", "/v1/cache/invalidate").body(body),
+            admin_post(CACHE_INVALIDATE.template, "/v1/cache/invalidate").body(body),
             400,
         )
         .await;
     }
+}
 
-    // 403: no admin token configured.
-    let disabled = Harness {
-        spec: &spec,
-        service: cached.service.clone(),
-        functions: functions(AdminConfig::default()),
-    };
-    for req in &admin_calls {
-        disabled.expect(req.clone(), 403).await;
-    }
-
-    // No cache: BYPASS reads, 503 management, stats still 200 (`enabled: false`).
-    let uncached = Harness {
-        spec: &spec,
-        service: StockDataService::new(data.store(no_memo()), None, CacheConfig::default()),
-        functions: functions(admin()),
-    };
-    for req in [latest("AAPL"), recent("AAPL"), info("AAPL"), list()] {
+/// No cache: BYPASS reads, 503 management, stats still 200 (`enabled: false`).
+async fn without_a_cache_reads_bypass_and_management_is_503(uncached: &Harness<'_>) {
+    for req in reads_of_aapl() {
         let response = uncached.expect(req, 200).await;
         assert_eq!(response.headers()["x-cache"], "BYPASS");
     }
-    for (i, req) in admin_calls.iter().enumerate() {
-        let status = if i == 2 { 200 } else { 503 };
-        uncached.expect(req.clone(), status).await;
+    for req in admin_calls() {
+        let status = status_without_a_cache(&req);
+        uncached.expect(req, status).await;
     }
+}
 
-    // A dead cache: stats answer `connected: false`, management 503.
+/// A dead cache: stats answer `connected: false`, management 503, reads 200.
+async fn dead_cache_stats_report_and_management_is_503(
+    spec: &Spec,
+    data: &TestStore,
+    prefix: &str,
+) {
     let refused = refused_addr().await;
     let dead = container_with(
         &format!("http://{refused}"),
         upstash::TEST_TOKEN,
         Duration::from_millis(200),
         data.store(no_memo()),
-        test_cache_config(&prefix),
+        test_cache_config(prefix),
     );
-    let dead = Harness {
-        spec: &spec,
-        service: dead.service.clone(),
-        functions: functions(admin()),
-    };
-    for (i, req) in admin_calls.iter().enumerate() {
-        let status = if i == 2 { 200 } else { 503 };
-        dead.expect(req.clone(), status).await;
+    let dead = Harness::new(spec, dead.service.clone(), admin());
+    for req in admin_calls() {
+        let status = status_without_a_cache(&req);
+        dead.expect(req, status).await;
     }
     dead.expect(latest("AAPL"), 200).await;
+}
 
-    // Storage without a manifest: 502 from every read endpoint (no cache, so nothing masks it).
+/// Storage without a manifest: 502 from every read endpoint (no cache, so nothing masks it).
+async fn storage_without_a_manifest_is_502(spec: &Spec) {
     let bare = empty(BackendKind::Memory, "contract-empty").await.unwrap();
-    let bare = Harness {
-        spec: &spec,
-        service: StockDataService::new(bare.store(no_memo()), None, CacheConfig::default()),
-        functions: functions(admin()),
-    };
-    for req in [latest("AAPL"), recent("AAPL"), info("AAPL"), list()] {
+    let bare = Harness::uncached(spec, &bare);
+    for req in reads_of_aapl() {
         bare.expect(req, 502).await;
     }
+}
 
-    // X-Cache L1 and STALE.
+/// `X-Cache: L1` from a container's memory, then `STALE` once the value
+/// expired and storage lost its partition.
+async fn x_cache_l1_then_stale(spec: &Spec, server: &upstash::ServerHandle) {
     let mut config = test_cache_config(&unique_prefix("contract-l1"));
     config.l1_ttl = Duration::from_secs(30);
     config.ttl_latest_price = Duration::from_secs(1);
     config.stale_grace = Some(Duration::from_secs(60));
     let stale_data = memory("contract-stale").await;
-    let l1 = Harness {
-        spec: &spec,
-        service: container(&server.url(), stale_data.store(no_memo()), config.clone()).service,
-        functions: functions(admin()),
-    };
+    let service = container(&server.url(), stale_data.store(no_memo()), config.clone()).service;
+    let l1 = Harness::new(spec, service, admin());
     l1.expect(latest("AAPL"), 200).await;
     let from_l1 = l1.expect(latest("AAPL"), 200).await;
     assert_eq!(from_l1.headers()["x-cache"], "L1");
     config.l1_ttl = Duration::ZERO;
-    let other = Harness {
-        spec: &spec,
-        service: container(&server.url(), stale_data.store(no_memo()), config).service,
-        functions: functions(admin()),
-    };
+    let service = container(&server.url(), stale_data.store(no_memo()), config).service;
+    let other = Harness::new(spec, service, admin());
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let partition = layout::partition_path(
         &stale_data.location.prefix,
@@ -493,34 +522,25 @@ async fn every_response_matches_openapi_yaml() {
     let stale = other.expect(latest("AAPL"), 200).await;
     assert_eq!(stale.headers()["x-cache"], "STALE");
     assert_eq!(stale.headers()["cache-control"], "public, max-age=0");
+}
 
-    // 405: every route with a method it does not serve.
+/// 405, with `Allow`, for every route of `ROUTES` called with a method it does not serve.
+async fn every_route_answers_405_to_a_method_it_does_not_serve(h: &Harness<'_>) {
     for (_, route) in ROUTES {
-        let path = route.template.replace("{symbol}", "AAPL");
         let wrong = if route.method == "GET" { "POST" } else { "GET" };
         for source in ALL_SOURCES {
-            let req = Req::get(route.template, &path)
-                .method(wrong)
-                .header("Authorization", &format!("Bearer {ADMIN}"));
+            let req = admin_call(route).method(wrong);
             let response = h.call(req, source).await;
-            assert_eq!(response.status(), 405, "{wrong} {path} via {source:?}");
+            assert_eq!(
+                response.status(),
+                405,
+                "{wrong} {} via {source:?}",
+                route.template
+            );
             assert_eq!(response.headers()["allow"], route.method);
         }
         let _ = function_of(route.template);
     }
-
-    // Every documented (path, method, status) was produced and matched.
-    let covered = spec.covered.lock().unwrap().clone();
-    let missing: Vec<_> = spec.documented().difference(&covered).cloned().collect();
-    assert!(
-        missing.is_empty(),
-        "documented but never produced by the code: {missing:?}"
-    );
-    println!(
-        "contract: {} responses checked against openapi.yaml, {} (path, method, status) documented",
-        spec.checked.lock().unwrap(),
-        spec.documented().len()
-    );
 }
 
 /// The spec's route set is the code's, path parameters included.

@@ -7,37 +7,19 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use integration_tests::backends::{BackendKind, TestStore, seeded};
-use integration_tests::containers::{container_with, test_cache_config};
+use integration_tests::backends::{memory, no_memo};
+use integration_tests::containers::{Container, container_with, test_cache_config};
 use integration_tests::events::{Req, Source};
 use integration_tests::fault_proxy::{Fault, FaultProxy};
-use integration_tests::probe_store::{ProbeStore, StoreFault};
+use integration_tests::probe_store::{StoreFault, probed};
 use integration_tests::upstash::{self, ServeOptions, pttl, unique_prefix};
-use integration_tests::{assert_error, json_body, latest, x_cache};
+use integration_tests::{assert_error, json_body, latest, symbol_info, x_cache};
+use lambda_http::{Body, Response};
 use object_store::{ObjectStoreExt, PutPayload};
 use shared::cache::CacheConfig;
-use shared::handlers::{self, RECENT_DATA, SYMBOL_INFO};
+use shared::handlers::{self, RECENT_DATA};
 use shared::storage::{StockStore, StorageLocation, StoreOptions, layout};
 use shared::symbol::Symbol;
-
-async fn data(test: &str) -> TestStore {
-    seeded(BackendKind::Memory, test).await.unwrap()
-}
-
-/// A store over `data` behind a [`ProbeStore`], with a storage timeout.
-fn probed(data: &TestStore, timeout: Duration) -> (Arc<ProbeStore>, Arc<StockStore>) {
-    let probe = ProbeStore::new(data.location.store.clone());
-    let location =
-        StorageLocation::from_store(probe.clone(), data.location.prefix.as_ref()).unwrap();
-    let store = StockStore::new(
-        location,
-        StoreOptions {
-            timeout,
-            manifest_ttl: Duration::ZERO,
-        },
-    );
-    (probe, Arc::new(store))
-}
 
 fn breaker_config(prefix: &str) -> CacheConfig {
     let mut config = test_cache_config(prefix);
@@ -49,7 +31,7 @@ fn breaker_config(prefix: &str) -> CacheConfig {
 #[tokio::test]
 async fn delay_within_the_timeout_still_hits_and_beyond_it_answers_from_storage() {
     let server = upstash::start().await;
-    let data = data("delay").await;
+    let data = memory("delay").await;
     let prefix = unique_prefix("delay");
     let proxy = FaultProxy::start(server.addr()).await;
     let timeout = Duration::from_millis(300);
@@ -92,7 +74,7 @@ async fn delay_within_the_timeout_still_hits_and_beyond_it_answers_from_storage(
 #[tokio::test]
 async fn every_fault_toggled_on_one_container_opens_then_closes_the_breaker() {
     let server = upstash::start().await;
-    let data = data("toggle").await;
+    let data = memory("toggle").await;
     let store = data.store(StoreOptions::default());
     let prefix = unique_prefix("toggle");
     let config = breaker_config(&prefix);
@@ -122,39 +104,8 @@ async fn every_fault_toggled_on_one_container_opens_then_closes_the_breaker() {
             "{fault:?}: healthy before"
         );
         proxy.set(fault);
-        // Every request is answered from storage while the breaker counts failures.
-        let mut until_open = 0;
-        while c.cache().breaker_state().as_str() != "open" {
-            let response = latest(&c, "AAPL").await;
-            requests += 1;
-            assert_eq!(response.status(), 200, "{fault:?}");
-            assert_eq!(json_body(&response)["date"], "2013-03-01");
-            until_open += 1;
-            assert!(
-                until_open <= config.breaker_failures,
-                "{fault:?}: breaker still {} after {until_open} requests",
-                c.cache().breaker_state().as_str()
-            );
-        }
-        // Open: nothing reaches the proxy, nobody waits.
-        let (sent, connections) = (c.client.requests_sent(), proxy.connections());
-        let started = Instant::now();
-        for _ in 0..10 {
-            let response = latest(&c, "AAPL").await;
-            requests += 1;
-            assert_eq!(
-                (response.status().as_u16(), x_cache(&response)),
-                (200, "BYPASS".into()),
-                "{fault:?}"
-            );
-        }
-        assert_eq!(c.client.requests_sent(), sent, "{fault:?}: no cache call");
-        assert_eq!(proxy.connections(), connections, "{fault:?}: no connection");
-        assert!(
-            started.elapsed() < Duration::from_millis(150),
-            "{fault:?}: open breaker waits on nothing ({:?})",
-            started.elapsed()
-        );
+        requests += breaker_opens_while_storage_answers(&c, &config, fault).await;
+        requests += open_breaker_sends_nothing_and_waits_on_nothing(&c, &proxy, fault).await;
         // The cache comes back: after the cooldown one probe closes the breaker.
         proxy.set(Fault::Pass);
         tokio::time::sleep(config.breaker_cooldown + Duration::from_millis(50)).await;
@@ -169,11 +120,69 @@ async fn every_fault_toggled_on_one_container_opens_then_closes_the_breaker() {
     );
 }
 
+/// Under `fault`, every request is answered from storage while the breaker
+/// counts failures; it opens within `breaker_failures` requests. Returns
+/// the requests sent.
+async fn breaker_opens_while_storage_answers(
+    c: &Container,
+    config: &CacheConfig,
+    fault: Fault,
+) -> usize {
+    let mut until_open = 0;
+    while c.cache().breaker_state().as_str() != "open" {
+        let response = latest(c, "AAPL").await;
+        assert_eq!(response.status(), 200, "{fault:?}");
+        assert_eq!(json_body(&response)["date"], "2013-03-01");
+        until_open += 1;
+        assert!(
+            until_open <= config.breaker_failures,
+            "{fault:?}: breaker still {} after {until_open} requests",
+            c.cache().breaker_state().as_str()
+        );
+    }
+    until_open as usize
+}
+
+/// With the breaker open, ten requests are answered from storage (`BYPASS`)
+/// with no cache call, no connection to the proxy and no wait. Returns the
+/// requests sent.
+async fn open_breaker_sends_nothing_and_waits_on_nothing(
+    c: &Container,
+    proxy: &FaultProxy,
+    fault: Fault,
+) -> usize {
+    let (sent, connections) = (c.client.requests_sent(), proxy.connections());
+    let started = Instant::now();
+    for _ in 0..10 {
+        let response = latest(c, "AAPL").await;
+        assert_eq!(
+            (response.status().as_u16(), x_cache(&response)),
+            (200, "BYPASS".into()),
+            "{fault:?}"
+        );
+    }
+    assert_eq!(c.client.requests_sent(), sent, "{fault:?}: no cache call");
+    assert_eq!(proxy.connections(), connections, "{fault:?}: no connection");
+    assert!(
+        started.elapsed() < Duration::from_millis(150),
+        "{fault:?}: open breaker waits on nothing ({:?})",
+        started.elapsed()
+    );
+    10
+}
+
 #[tokio::test]
 async fn storage_faults_answer_stale_or_a_json_error_in_bounded_time_and_never_cache_it() {
     let server = upstash::start().await;
-    let data = data("storage-faults").await;
-    let (probe, store) = probed(&data, Duration::from_millis(300));
+    let data = memory("storage-faults").await;
+    let (probe, location) = probed(&data.location);
+    let store = Arc::new(StockStore::new(
+        location,
+        StoreOptions {
+            timeout: Duration::from_millis(300),
+            ..no_memo()
+        },
+    ));
     let prefix = unique_prefix("storage-faults");
     let mut config = test_cache_config(&prefix);
     config.ttl_latest_price = Duration::from_secs(1);
@@ -186,60 +195,80 @@ async fn storage_faults_answer_stale_or_a_json_error_in_bounded_time_and_never_c
         store.clone(),
         config,
     );
-    let info = |symbol: &str| {
-        Req::get(SYMBOL_INFO.template, &format!("/v1/symbols/{symbol}")).request(Source::HttpApi)
-    };
     // Cache AAPL's latest price and FB's info, then let them go stale.
     let fresh = latest(&c, "AAPL").await;
     assert_eq!(x_cache(&fresh), "MISS");
-    assert_eq!(
-        handlers::symbol_info(&c.service, info("FB")).await.status(),
-        200
-    );
+    assert_eq!(symbol_info(&c, "FB").await.status(), 200);
     tokio::time::sleep(Duration::from_millis(1100)).await;
 
     let mut kinds = 0;
     for fault in [StoreFault::Error, StoreFault::Slow(Duration::from_secs(5))] {
         kinds += 1;
         probe.set_fault(fault);
-        // A stale value exists: it is served.
-        let started = Instant::now();
-        let stale = latest(&c, "AAPL").await;
-        assert!(started.elapsed() < Duration::from_secs(2), "{fault:?}");
-        assert_eq!(
-            (stale.status().as_u16(), x_cache(&stale)),
-            (200, "STALE".into()),
-            "{fault:?}"
-        );
-        assert_eq!(json_body(&stale), json_body(&fresh));
-        let stale = handlers::symbol_info(&c.service, info("FB")).await;
-        assert_eq!(x_cache(&stale), "STALE", "{fault:?}");
-        // Nothing cached: a 502 JSON error within a bounded time, and nothing stored.
-        for symbol in ["BRK.B", "FB"] {
-            let started = Instant::now();
-            assert_error(&latest(&c, symbol).await, 502, "storage_unavailable");
-            assert!(started.elapsed() < Duration::from_secs(2), "{fault:?}");
-            assert_eq!(pttl(&format!("{prefix}price:latest:{symbol}")).await, -2);
-        }
-        let started = Instant::now();
-        let req = Req::get(RECENT_DATA.template, "/v1/stocks/AAPL/recent")
-            .query("days=1000")
-            .request(Source::HttpApi);
-        assert_error(
-            &handlers::recent_data(&c.service, req).await,
-            502,
-            "storage_unavailable",
-        );
-        assert!(started.elapsed() < Duration::from_secs(2), "{fault:?}");
+        failing_reads_answer_stale_values_else_a_502(&c, &prefix, &fresh, fault).await;
     }
     probe.set_fault(StoreFault::Pass);
 
-    // Bad data: a corrupt partition, a manifest entry without data, a missing partition.
+    kinds += bad_data_answers_an_uncached_502(&c, &data.location, &prefix).await;
+    // An unknown symbol is still a plain 404 while storage misbehaves elsewhere.
+    let response = latest(&c, "NOPE").await;
+    assert_error(&response, 404, "symbol_not_found");
+    println!("faults: {kinds} storage fault kinds, every answer stale or a JSON error");
+    assert!(probe.calls() > 0);
+}
+
+/// While every storage read fails with `fault`: cached values (AAPL's latest
+/// price, FB's info, both stale) are served within a bounded time; anything
+/// not cached is a 502 JSON error within a bounded time, and nothing is stored.
+async fn failing_reads_answer_stale_values_else_a_502(
+    c: &Container,
+    prefix: &str,
+    fresh: &Response<Body>,
+    fault: StoreFault,
+) {
+    let started = Instant::now();
+    let stale = latest(c, "AAPL").await;
+    assert!(started.elapsed() < Duration::from_secs(2), "{fault:?}");
+    assert_eq!(
+        (stale.status().as_u16(), x_cache(&stale)),
+        (200, "STALE".into()),
+        "{fault:?}"
+    );
+    assert_eq!(json_body(&stale), json_body(fresh));
+    let stale = symbol_info(c, "FB").await;
+    assert_eq!(x_cache(&stale), "STALE", "{fault:?}");
+    for symbol in ["BRK.B", "FB"] {
+        let started = Instant::now();
+        assert_error(&latest(c, symbol).await, 502, "storage_unavailable");
+        assert!(started.elapsed() < Duration::from_secs(2), "{fault:?}");
+        assert_eq!(pttl(&format!("{prefix}price:latest:{symbol}")).await, -2);
+    }
+    let started = Instant::now();
+    let req = Req::get(RECENT_DATA.template, "/v1/stocks/AAPL/recent")
+        .query("days=1000")
+        .request(Source::HttpApi);
+    assert_error(
+        &handlers::recent_data(&c.service, req).await,
+        502,
+        "storage_unavailable",
+    );
+    assert!(started.elapsed() < Duration::from_secs(2), "{fault:?}");
+}
+
+/// Bad data: a corrupt partition, a manifest entry without data, a missing
+/// partition, a partition holding another symbol's data. Each is a 502,
+/// never cached. Returns the kinds tried.
+async fn bad_data_answers_an_uncached_502(
+    c: &Container,
+    location: &StorageLocation,
+    prefix: &str,
+) -> usize {
+    let mut kinds = 0;
     let brk = Symbol::parse("BRK.B").unwrap();
-    data.location
+    location
         .store
         .put(
-            &layout::partition_path(&data.location.prefix, &brk, 2013),
+            &layout::partition_path(&location.prefix, &brk, 2013),
             PutPayload::from_static(b"{\"symbol\":\"BRK.B\",\"data_points\":[{\"date\":"),
         )
         .await
@@ -247,7 +276,7 @@ async fn storage_faults_answer_stale_or_a_json_error_in_bounded_time_and_never_c
     for symbol in ["BRK.B", "GHOST", "BROKEN"] {
         kinds += 1;
         for _ in 0..2 {
-            assert_error(&latest(&c, symbol).await, 502, "storage_unavailable");
+            assert_error(&latest(c, symbol).await, 502, "storage_unavailable");
         }
         assert_eq!(
             pttl(&format!("{prefix}price:latest:{symbol}")).await,
@@ -257,21 +286,16 @@ async fn storage_faults_answer_stale_or_a_json_error_in_bounded_time_and_never_c
     }
     // A partition that holds another symbol's data.
     kinds += 1;
-    let fb = layout::partition_path(&data.location.prefix, &Symbol::parse("FB").unwrap(), 2012);
-    let aapl_2012 =
-        layout::partition_path(&data.location.prefix, &Symbol::parse("AAPL").unwrap(), 2012);
-    let other = data.location.store.get(&aapl_2012).await.unwrap();
-    data.location
+    let fb = layout::partition_path(&location.prefix, &Symbol::parse("FB").unwrap(), 2012);
+    let aapl_2012 = layout::partition_path(&location.prefix, &Symbol::parse("AAPL").unwrap(), 2012);
+    let other = location.store.get(&aapl_2012).await.unwrap();
+    location
         .store
         .put(&fb, PutPayload::from(other.bytes().await.unwrap()))
         .await
         .unwrap();
-    assert_error(&latest(&c, "FB").await, 502, "storage_unavailable");
-    // An unknown symbol is still a plain 404 while storage misbehaves elsewhere.
-    let response = latest(&c, "NOPE").await;
-    assert_error(&response, 404, "symbol_not_found");
-    println!("faults: {kinds} storage fault kinds, every answer stale or a JSON error");
-    assert!(probe.calls() > 0);
+    assert_error(&latest(c, "FB").await, 502, "storage_unavailable");
+    kinds
 }
 
 /// A second, real redis-server on a port of our own, killed and restarted mid-test.
@@ -352,7 +376,7 @@ async fn redis_killed_and_restarted_on_the_same_port_cache_recovers() {
         upstash::TEST_TOKEN,
     ))
     .await;
-    let data = data("redis-restart").await;
+    let data = memory("redis-restart").await;
     let prefix = unique_prefix("redis-restart");
     let config = breaker_config(&prefix);
     let c = container_with(
@@ -366,32 +390,16 @@ async fn redis_killed_and_restarted_on_the_same_port_cache_recovers() {
     assert_eq!(x_cache(&latest(&c, "AAPL").await), "HIT");
 
     redis.kill().await;
-    let mut served = 0;
-    for _ in 0..10 {
-        let response = latest(&c, "AAPL").await;
-        assert_eq!(response.status(), 200, "Redis down: storage answers");
-        assert_eq!(json_body(&response)["date"], "2013-03-01");
-        served += 1;
-    }
+    let mut served = storage_answers_while_redis_is_down(&c).await;
     assert_eq!(c.cache().breaker_state().as_str(), "open");
 
     let mut redis = RedisServer::start(port)
         .await
         .expect("redis-server restarts on the same port");
-    // The restarted server is empty (no persistence): a MISS refills it, then hits resume.
     let started = Instant::now();
-    let mut seen = Vec::new();
-    while started.elapsed() < Duration::from_secs(10) {
-        let response = latest(&c, "AAPL").await;
-        assert_eq!(response.status(), 200);
-        served += 1;
-        let status = x_cache(&response);
-        seen.push(status.clone());
-        if status == "HIT" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let seen = answers_until_a_hit(&c, Duration::from_secs(10)).await;
+    served += seen.len();
+    // The restarted server is empty (no persistence): a MISS refills it, then hits resume.
     assert_eq!(
         seen.last().map(String::as_str),
         Some("HIT"),
@@ -404,4 +412,32 @@ async fn redis_killed_and_restarted_on_the_same_port_cache_recovers() {
         started.elapsed()
     );
     redis.kill().await;
+}
+
+/// Ten requests with Redis gone: each answered from storage. Returns the requests sent.
+async fn storage_answers_while_redis_is_down(c: &Container) -> usize {
+    for _ in 0..10 {
+        let response = latest(c, "AAPL").await;
+        assert_eq!(response.status(), 200, "Redis down: storage answers");
+        assert_eq!(json_body(&response)["date"], "2013-03-01");
+    }
+    10
+}
+
+/// Requests every 100 ms, each answered 200, until one is a hit or `limit`
+/// has passed: the `X-Cache` of each, in order.
+async fn answers_until_a_hit(c: &Container, limit: Duration) -> Vec<String> {
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    while started.elapsed() < limit {
+        let response = latest(c, "AAPL").await;
+        assert_eq!(response.status(), 200);
+        let status = x_cache(&response);
+        seen.push(status.clone());
+        if status == "HIT" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    seen
 }

@@ -7,41 +7,25 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use integration_tests::backends::{BackendKind, TestStore, seeded};
+use integration_tests::admin::{admin, admin_post};
+use integration_tests::backends::{memory, remembering};
 use integration_tests::containers::{Container, container, test_cache_config};
 use integration_tests::dataset::{add_symbol, append_bar, bars};
-use integration_tests::events::{Req, Source};
-use integration_tests::probe_store::ProbeStore;
+use integration_tests::events::Source;
+use integration_tests::probe_store::probed;
 use integration_tests::upstash::{self, redis_keys, unique_prefix};
-use integration_tests::{json_body, latest, x_cache};
+use integration_tests::{json_body, latest, symbol_info, symbol_list, x_cache};
 use lambda_http::{Body, Response};
-use shared::admin::{AdminConfig, WarmConfig};
+use shared::admin::WarmConfig;
 use shared::cache::invalidate::invalidate;
 use shared::cache::{CacheConfig, Invalidation};
-use shared::handlers::{self, SYMBOL_INFO, SYMBOLS};
+use shared::handlers;
 use shared::models::DailyBar;
-use shared::secret::Secret;
-use shared::storage::{StockStore, StorageLocation, StoreOptions};
+use shared::storage::{StockStore, StorageLocation};
 use shared::symbol::Symbol;
 
-const ADMIN: &str = "freshness-admin-token-0123";
 /// The close of the bar every update appends to AAPL.
 const NEW_CLOSE: f64 = 999.5;
-
-fn admin() -> AdminConfig {
-    AdminConfig {
-        token: Some(Secret::from(ADMIN)),
-        stats_public: false,
-    }
-}
-
-/// Containers remember the manifest, as in production (60 s).
-fn remembering() -> StoreOptions {
-    StoreOptions {
-        timeout: Duration::from_secs(5),
-        manifest_ttl: Duration::from_secs(60),
-    }
-}
 
 fn new_bar() -> DailyBar {
     DailyBar {
@@ -54,7 +38,8 @@ fn new_bar() -> DailyBar {
     }
 }
 
-/// A container with its own storage reader (own manifest memory) over `location`.
+/// A container with its own storage reader (own manifest memory) over
+/// `location`: containers remember the manifest, as in production (60 s).
 fn own_container(url: &str, location: &StorageLocation, config: CacheConfig) -> Container {
     let store = Arc::new(StockStore::new(location.clone(), remembering()));
     container(url, store, config)
@@ -62,26 +47,6 @@ fn own_container(url: &str, location: &StorageLocation, config: CacheConfig) -> 
 
 fn close_of(response: &Response<Body>) -> f64 {
     json_body(response)["close"].as_f64().unwrap_or(f64::NAN)
-}
-
-async fn info(c: &Container, symbol: &str) -> Response<Body> {
-    let req =
-        Req::get(SYMBOL_INFO.template, &format!("/v1/symbols/{symbol}")).request(Source::HttpApi);
-    handlers::symbol_info(&c.service, req).await
-}
-
-async fn list(c: &Container) -> Response<Body> {
-    handlers::symbols(
-        &c.service,
-        Req::get(SYMBOLS.template, "/v1/symbols").request(Source::HttpApi),
-    )
-    .await
-}
-
-fn admin_post(template: &'static str, path: &str) -> Req {
-    Req::get(template, path)
-        .method("POST")
-        .header("Authorization", &format!("Bearer {ADMIN}"))
 }
 
 /// The ways an update reaches the cache.
@@ -165,10 +130,6 @@ const PAUSED_READS: [PausedRead; 3] = [
     PausedRead::Warmer,
 ];
 
-async fn memory(test: &str) -> TestStore {
-    seeded(BackendKind::Memory, test).await.expect("memory")
-}
-
 /// Pauses a storage read of AAPL, updates AAPL in storage and invalidates
 /// while it is paused, resumes: nothing read before the update may be
 /// cached, and the next request reads the new data.
@@ -176,8 +137,7 @@ async fn paused_read_across_invalidation(read: PausedRead, invalidator: Invalida
     let server = upstash::start().await;
     let data = memory("paused").await;
     let prefix = unique_prefix("paused");
-    let probe = ProbeStore::new(data.location.store.clone());
-    let probed = StorageLocation::from_store(probe.clone(), data.location.prefix.as_ref()).unwrap();
+    let (probe, probed) = probed(&data.location);
     let mut config = test_cache_config(&prefix);
     config.ttl_latest_price = Duration::from_secs(1);
     config.stale_grace = Some(Duration::from_secs(60));
@@ -268,10 +228,10 @@ async fn every_container_sees_the_update(l1_ttl: Duration) {
     for c in [&a, &b] {
         assert_eq!(latest(c, "AAPL").await.status(), 200);
         assert_eq!(latest(c, "FB").await.status(), 200);
-        assert_eq!(info(c, "AAPL").await.status(), 200);
-        assert_eq!(list(c).await.status(), 200);
+        assert_eq!(symbol_info(c, "AAPL").await.status(), 200);
+        assert_eq!(symbol_list(c).await.status(), 200);
         assert_eq!(latest(c, "NEWCO").await.status(), 404, "not listed yet");
-        assert_eq!(info(c, "NEWCO").await.status(), 404);
+        assert_eq!(symbol_info(c, "NEWCO").await.status(), 404);
     }
 
     append_bar(&data.location, "AAPL", new_bar()).await;
@@ -290,11 +250,11 @@ async fn every_container_sees_the_update(l1_ttl: Duration) {
     tokio::time::sleep(l1_ttl + Duration::from_millis(20)).await;
     for (name, c) in [("a", &a), ("b", &b)] {
         assert_eq!(close_of(&latest(c, "AAPL").await), NEW_CLOSE, "{name}");
-        let aapl = json_body(&info(c, "AAPL").await);
+        let aapl = json_body(&symbol_info(c, "AAPL").await);
         assert_eq!(aapl["last_date"], "2013-03-04", "{name}: {aapl}");
         assert_eq!(latest(c, "NEWCO").await.status(), 200, "{name}: new symbol");
-        assert_eq!(info(c, "NEWCO").await.status(), 200, "{name}");
-        let symbols = json_body(&list(c).await);
+        assert_eq!(symbol_info(c, "NEWCO").await.status(), 200, "{name}");
+        let symbols = json_body(&symbol_list(c).await);
         assert!(
             symbols["symbols"]
                 .as_array()

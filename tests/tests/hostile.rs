@@ -12,21 +12,26 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use integration_tests::backends::{BackendKind, seeded};
+use integration_tests::admin::{ADMIN_TOKEN as ADMIN, admin, bearer};
+use integration_tests::backends::{TestStore, memory, no_memo};
 use integration_tests::containers::{Container, container, container_with, test_cache_config};
-use integration_tests::dispatch::Functions;
+use integration_tests::dispatch::{
+    Functions, concrete_path, fill, function_of, is_management, management_routes, symbol_routes,
+};
 use integration_tests::events::{ALL_SOURCES, Req, Source};
-use integration_tests::json_body;
-use integration_tests::probe_store::ProbeStore;
+use integration_tests::probe_store::{ProbeStore, probed};
 use integration_tests::upstash::{self, redis_keys, refused_addr, unique_prefix};
-use lambda_http::{Body, Request, Response};
+use integration_tests::{body_text, json_body};
+use lambda_http::Request;
 use serde_json::Value;
-use shared::admin::AdminConfig;
-use shared::handlers::ROUTES;
+use shared::handlers::{
+    CACHE_CLEAR_ALL, CACHE_WARM, LATEST_PRICE, RECENT_DATA, ROUTES, SYMBOL_INFO, SYMBOLS,
+};
+use shared::http::Route;
 use shared::secret::Secret;
-use shared::storage::{StockStore, StorageLocation, StoreOptions};
+use shared::service::StockDataService;
+use shared::storage::StockStore;
 
-const ADMIN: &str = "hostile-admin-token-9d2e4a71c3";
 const PREFIX: &str = "data/v1";
 
 const CODES: [&str; 9] = [
@@ -41,11 +46,10 @@ const CODES: [&str; 9] = [
     "cache_unavailable",
 ];
 
-fn admin() -> AdminConfig {
-    AdminConfig {
-        token: Some(Secret::from(ADMIN)),
-        stats_public: false,
-    }
+/// The symbol routes that are not management routes (`latest-price`,
+/// `recent-data`, `symbol-info`), from `ROUTES`.
+fn read_symbol_routes() -> impl Iterator<Item = (&'static str, Route)> {
+    symbol_routes().filter(|(_, route)| !is_management(route))
 }
 
 struct World {
@@ -53,43 +57,25 @@ struct World {
     container: Container,
     functions: Functions,
     prefix: String,
-    _data: integration_tests::backends::TestStore,
+    _data: TestStore,
     _server: upstash::ServerHandle,
 }
 
 async fn world(test: &str) -> World {
     let server = upstash::start().await;
-    let data = seeded(BackendKind::Memory, test).await.unwrap();
+    let data = memory(test).await;
     assert_eq!(data.location.prefix.as_ref(), PREFIX);
-    let probe = ProbeStore::new(data.location.store.clone());
-    let location = StorageLocation::from_store(probe.clone(), PREFIX).unwrap();
-    let store = Arc::new(StockStore::new(
-        location,
-        StoreOptions {
-            timeout: Duration::from_secs(5),
-            manifest_ttl: Duration::ZERO,
-        },
-    ));
+    let (probe, location) = probed(&data.location);
+    let store = Arc::new(StockStore::new(location, no_memo()));
     let prefix = unique_prefix(test);
     let container = container(&server.url(), store, test_cache_config(&prefix));
     World {
         probe,
         container,
-        functions: Functions {
-            admin: admin(),
-            ..Functions::default()
-        },
+        functions: Functions::with_admin(admin()),
         prefix,
         _data: data,
         _server: server,
-    }
-}
-
-fn body_text(response: &Response<Body>) -> String {
-    match response.body() {
-        Body::Text(t) => t.clone(),
-        Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
-        _ => String::new(),
     }
 }
 
@@ -261,14 +247,11 @@ fn hostile_symbols() -> Vec<String> {
     out
 }
 
-/// Hostile full paths for the symbol routes (route template, path).
+/// Hostile full paths for the read symbol routes (route template, path).
 fn hostile_paths() -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    for (template, _) in [
-        ("/v1/stocks/{symbol}/latest", ()),
-        ("/v1/stocks/{symbol}/recent", ()),
-        ("/v1/symbols/{symbol}", ()),
-    ] {
+    for (_, route) in read_symbol_routes() {
+        let template = route.template;
         let fill = |s: &str| template.replace("{symbol}", s);
         for path in [
             fill("../../symbols.json"),
@@ -352,29 +335,68 @@ fn days_is_valid(query: &str) -> bool {
     }
 }
 
+/// How many hostile requests were sent, and how many of them lambda_http
+/// refused to turn into a request.
+#[derive(Default)]
+struct Tally {
+    tried: usize,
+    unparseable: usize,
+}
+
+impl Tally {
+    /// Counts `outcome`; `None` when lambda_http refused the event.
+    fn count(&mut self, outcome: Outcome) -> Option<Outcome> {
+        self.tried += 1;
+        if outcome == Outcome::Unparseable {
+            self.unparseable += 1;
+            None
+        } else {
+            Some(outcome)
+        }
+    }
+}
+
+/// `symbol` percent-decoded (lossy), as a handler would see it.
+fn decoded(symbol: &str) -> String {
+    percent_encoding::percent_decode_str(symbol)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 #[tokio::test]
 async fn hostile_input_gets_4xx_json_creates_no_key_and_stays_under_the_prefix() {
     let w = world("hostile").await;
-    let mut tried = 0usize;
-    let mut unparseable = 0usize;
-    let routes: [(&str, &'static str, &str); 4] = [
-        ("latest-price", "/v1/stocks/{symbol}/latest", "GET"),
-        ("recent-data", "/v1/stocks/{symbol}/recent", "GET"),
-        ("symbol-info", "/v1/symbols/{symbol}", "GET"),
-        ("cache-clear", "/v1/cache/clear/{symbol}", "POST"),
-    ];
+    let mut tally = Tally::default();
+    hostile_symbols_in_every_symbol_route(&w, &mut tally).await;
+    hostile_whole_paths(&w, &mut tally).await;
+    hostile_days_on_recent_data(&w, &mut tally).await;
+    wrong_methods_on_every_route(&w, &mut tally).await;
+    huge_headers_and_bodies(&w, &mut tally).await;
 
-    // 1. Hostile symbols in every symbol route.
+    w.assert_paths_under_prefix();
+    let keys = assert_only_well_formed_keys(&w).await;
+    println!(
+        "hostile: {} hostile requests tried ({} refused by lambda_http before any handler), \
+         {} storage reads all under {PREFIX}/, {keys} cache keys all well-formed",
+        tally.tried,
+        tally.unparseable,
+        w.probe.calls(),
+    );
+}
+
+/// Phase 1: Hostile symbols in every route of `ROUTES` with a `{symbol}`.
+async fn hostile_symbols_in_every_symbol_route(w: &World, tally: &mut Tally) {
     for symbol in hostile_symbols() {
-        for (function, template, method) in routes {
-            let path = template.replace("{symbol}", &symbol);
-            let req = Req::get(template, &path)
-                .method(method)
-                .header("Authorization", &format!("Bearer {ADMIN}"));
+        for (function, route) in symbol_routes() {
+            let path = route.template.replace("{symbol}", &symbol);
+            let req = Req::get(route.template, &path)
+                .method(route.method)
+                .header("Authorization", &bearer());
             for source in ALL_SOURCES {
-                tried += 1;
-                match w.send(function, &req, source).await {
-                    Outcome::Unparseable => unparseable += 1,
+                let Some(outcome) = tally.count(w.send(function, &req, source).await) else {
+                    continue;
+                };
+                match outcome {
                     Outcome::Rejected(status, _) => assert!(status < 500),
                     Outcome::Answered(_) if symbol.is_empty() && function == "cache-clear" => {
                         // `/v1/cache/clear/` is `/v1/cache/clear` with a trailing slash
@@ -382,32 +404,27 @@ async fn hostile_input_gets_4xx_json_creates_no_key_and_stays_under_the_prefix()
                     }
                     Outcome::Answered(_) => {
                         // Only inputs that decode to a valid symbol may be answered.
-                        let decoded = percent_encoding::percent_decode_str(&symbol)
-                            .decode_utf8_lossy()
-                            .into_owned();
                         assert!(
-                            shared::symbol::Symbol::parse(&decoded).is_ok(),
+                            shared::symbol::Symbol::parse(&decoded(&symbol)).is_ok(),
                             "{source:?} answered {path:?}"
                         );
                     }
+                    Outcome::Unparseable => unreachable!("counted"),
                 }
             }
         }
     }
-    // 2. Hostile whole paths.
+}
+
+/// Phase 2: Hostile whole paths for the read symbol routes.
+async fn hostile_whole_paths(w: &World, tally: &mut Tally) {
     for (template, path) in hostile_paths() {
-        let function = ROUTES
-            .iter()
-            .find(|(_, r)| r.template == template)
-            .unwrap()
-            .0;
+        let function = function_of(template);
         let req = Req::get(template, &path);
         for source in ALL_SOURCES {
-            tried += 1;
-            match w.send(function, &req, source).await {
-                Outcome::Unparseable => unparseable += 1,
-                Outcome::Rejected(..) => {}
-                Outcome::Answered(_) => {
+            match tally.count(w.send(function, &req, source).await) {
+                None | Some(Outcome::Rejected(..)) => {}
+                Some(_) => {
                     // Trailing slashes and a stage-like prefix segment are tolerated by design.
                     assert!(
                         path.contains("AAPL") && !path.contains(".."),
@@ -417,14 +434,18 @@ async fn hostile_input_gets_4xx_json_creates_no_key_and_stays_under_the_prefix()
             }
         }
     }
-    // 3. Hostile `days`.
+}
+
+/// Phase 3: Hostile `days`: a 400 `invalid_parameter` unless the query is in fact valid.
+async fn hostile_days_on_recent_data(w: &World, tally: &mut Tally) {
+    let function = function_of(RECENT_DATA.template);
     for query in hostile_days() {
-        let req = Req::get("/v1/stocks/{symbol}/recent", "/v1/stocks/AAPL/recent").query(&query);
+        let req =
+            Req::get(RECENT_DATA.template, &concrete_path(RECENT_DATA.template)).query(&query);
         for source in ALL_SOURCES {
-            tried += 1;
-            match w.send("recent-data", &req, source).await {
-                Outcome::Unparseable => unparseable += 1,
-                Outcome::Rejected(status, code) => {
+            match tally.count(w.send(function, &req, source).await) {
+                None => {}
+                Some(Outcome::Rejected(status, code)) => {
                     assert_eq!(
                         (status, code.as_str()),
                         (400, "invalid_parameter"),
@@ -432,15 +453,18 @@ async fn hostile_input_gets_4xx_json_creates_no_key_and_stays_under_the_prefix()
                     );
                     assert!(!days_is_valid(&query), "{source:?} rejected valid {query}");
                 }
-                Outcome::Answered(_) => {
+                Some(_) => {
                     assert!(days_is_valid(&query), "{source:?} answered {query}")
                 }
             }
         }
     }
-    // 4. Wrong methods on every route.
+}
+
+/// Phase 4: Every method but its own on every route of `ROUTES`: 405.
+async fn wrong_methods_on_every_route(w: &World, tally: &mut Tally) {
     for (function, route) in ROUTES {
-        let path = route.template.replace("{symbol}", "AAPL");
+        let path = concrete_path(route.template);
         for method in [
             "GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "TRACE", "CONNECT", "PURGE",
         ] {
@@ -449,72 +473,61 @@ async fn hostile_input_gets_4xx_json_creates_no_key_and_stays_under_the_prefix()
             }
             let req = Req::get(route.template, &path)
                 .method(method)
-                .header("Authorization", &format!("Bearer {ADMIN}"));
+                .header("Authorization", &bearer());
             for source in ALL_SOURCES {
-                tried += 1;
-                match w.send(function, &req, source).await {
-                    Outcome::Unparseable => unparseable += 1,
-                    outcome => assert_eq!(
+                if let Some(outcome) = tally.count(w.send(function, &req, source).await) {
+                    assert_eq!(
                         outcome,
                         Outcome::Rejected(405, "method_not_allowed".into()),
                         "{method} {path} {source:?}"
-                    ),
+                    );
                 }
             }
         }
     }
-    // 5. Huge headers and bodies, a 100 KB If-None-Match, many headers.
+}
+
+/// Requests with huge headers and bodies, a 100 KB If-None-Match, many
+/// headers, a CR/LF in a header; each with the function serving its route.
+fn oversized_requests() -> Vec<(&'static str, Req)> {
     let huge = "x".repeat(64 * 1024);
     let inm = format!("\"{}\"", "f".repeat(100 * 1024));
     let body = "{".repeat(1024 * 1024);
-    let mut many = Req::get("/v1/symbols/{symbol}", "/v1/symbols/AAPL");
+    let get = |route: Route| Req::get(route.template, &concrete_path(route.template));
+    let mut many = get(SYMBOL_INFO);
     for i in 0..500 {
         many = many.header(&format!("x-h-{i}"), "v");
     }
-    for (function, req) in [
-        (
-            "latest-price",
-            Req::get("/v1/stocks/{symbol}/latest", "/v1/stocks/AAPL/latest")
-                .header("x-junk", &huge),
-        ),
-        (
-            "latest-price",
-            Req::get("/v1/stocks/{symbol}/latest", "/v1/stocks/AAPL/latest")
-                .header("If-None-Match", &inm),
-        ),
-        (
-            "symbols",
-            Req::get("/v1/symbols", "/v1/symbols").header("If-None-Match", &format!("{inm}, *")),
-        ),
-        (
-            "latest-price",
-            Req::get("/v1/stocks/{symbol}/latest", "/v1/stocks/AAPL/latest")
-                .header("If-None-Match", "\r\n*"),
-        ),
-        (
-            "recent-data",
-            Req::get("/v1/stocks/{symbol}/recent", "/v1/stocks/AAPL/recent").body(&body),
-        ),
-        ("symbol-info", many),
-        (
-            "cache-clear",
-            Req::get("/v1/cache/clear", "/v1/cache/clear")
-                .method("POST")
-                .body(&body)
-                .header("Authorization", &format!("Bearer {huge}")),
-        ),
-        (
-            "cache-warmer",
-            Req::get("/v1/cache/warm", "/v1/cache/warm")
-                .method("POST")
-                .header("Authorization", &format!("Bearer {ADMIN}\r\nX-Injected: 1")),
-        ),
-    ] {
+    let requests = [
+        get(LATEST_PRICE).header("x-junk", &huge),
+        get(LATEST_PRICE).header("If-None-Match", &inm),
+        get(SYMBOLS).header("If-None-Match", &format!("{inm}, *")),
+        get(LATEST_PRICE).header("If-None-Match", "\r\n*"),
+        get(RECENT_DATA).body(&body),
+        many,
+        get(CACHE_CLEAR_ALL)
+            .method(CACHE_CLEAR_ALL.method)
+            .body(&body)
+            .header("Authorization", &format!("Bearer {huge}")),
+        get(CACHE_WARM)
+            .method(CACHE_WARM.method)
+            .header("Authorization", &format!("{}\r\nX-Injected: 1", bearer())),
+    ];
+    requests
+        .into_iter()
+        .map(|req| (function_of(req.route.expect("a route")), req))
+        .collect()
+}
+
+/// Phase 5: [`oversized_requests`]: reads answer 200 (304 only for a bounded `*`),
+/// management routes 401, and a control character in a header 404 (lambda_http
+/// parsed the event as pass-through).
+async fn huge_headers_and_bodies(w: &World, tally: &mut Tally) {
+    for (function, req) in oversized_requests() {
         for source in ALL_SOURCES {
-            tried += 1;
-            match w.send(function, &req, source).await {
-                Outcome::Unparseable => unparseable += 1,
-                Outcome::Answered(status) => {
+            match tally.count(w.send(function, &req, source).await) {
+                None => {}
+                Some(Outcome::Answered(status)) => {
                     // A 100 KB If-None-Match is ignored (the handler bounds it): 200, never 304
                     // unless it holds `*` within the bound.
                     assert!(
@@ -523,7 +536,7 @@ async fn hostile_input_gets_4xx_json_creates_no_key_and_stays_under_the_prefix()
                     );
                     assert!(status == 200 || req.headers.iter().any(|(_, v)| v.contains('*')));
                 }
-                Outcome::Rejected(status, code) => {
+                Some(Outcome::Rejected(status, code)) => {
                     let control = req
                         .headers
                         .iter()
@@ -535,15 +548,18 @@ async fn hostile_input_gets_4xx_json_creates_no_key_and_stays_under_the_prefix()
                         assert_eq!((status, code.as_str()), (401, "unauthorized"), "{function}")
                     }
                 }
+                Some(Outcome::Unparseable) => unreachable!("counted"),
             }
         }
     }
+}
 
-    w.assert_paths_under_prefix();
+/// Every key under the world's prefix is a value of a real symbol, a
+/// statistic flushed by an answered request or the data generation (a clear
+/// replaces it); nothing else. Returns how many keys there are.
+async fn assert_only_well_formed_keys(w: &World) -> usize {
     let keys = redis_keys(&w.prefix).await;
     let allowed = |k: &str| {
-        // Values of real symbols, statistics flushed by answered requests and
-        // the data generation (a clear replaces it); nothing else may appear.
         let rest = &k[w.prefix.len()..];
         rest.starts_with("stats:")
             || rest == "data:generation"
@@ -570,12 +586,7 @@ async fn hostile_input_gets_4xx_json_creates_no_key_and_stays_under_the_prefix()
             );
         }
     }
-    println!(
-        "hostile: {tried} hostile requests tried ({unparseable} refused by lambda_http before any handler), \
-         {} storage reads all under {PREFIX}/, {} cache keys all well-formed",
-        w.probe.calls(),
-        keys.len()
-    );
+    keys.len()
 }
 
 /// Inputs that are rejected cost nothing: no storage read, no cache key, no REST call.
@@ -585,18 +596,11 @@ async fn rejected_input_touches_neither_storage_nor_cache() {
     let sent = w.container.client.requests_sent();
     let mut tried = 0;
     for symbol in hostile_symbols() {
-        let decoded = percent_encoding::percent_decode_str(&symbol)
-            .decode_utf8_lossy()
-            .into_owned();
-        if shared::symbol::Symbol::parse(&decoded).is_ok() {
+        if shared::symbol::Symbol::parse(&decoded(&symbol)).is_ok() {
             continue;
         }
-        for (function, template) in [
-            ("latest-price", "/v1/stocks/{symbol}/latest"),
-            ("recent-data", "/v1/stocks/{symbol}/recent"),
-            ("symbol-info", "/v1/symbols/{symbol}"),
-        ] {
-            let req = Req::get(template, &template.replace("{symbol}", &symbol));
+        for (function, route) in read_symbol_routes() {
+            let req = Req::get(route.template, &fill(route.template, &symbol));
             for source in ALL_SOURCES {
                 tried += 1;
                 if let Outcome::Answered(s) = w.send(function, &req, source).await {
@@ -605,11 +609,13 @@ async fn rejected_input_touches_neither_storage_nor_cache() {
             }
         }
     }
+    let function = function_of(RECENT_DATA.template);
     for query in hostile_days().into_iter().filter(|q| !days_is_valid(q)) {
-        let req = Req::get("/v1/stocks/{symbol}/recent", "/v1/stocks/AAPL/recent").query(&query);
+        let req =
+            Req::get(RECENT_DATA.template, &concrete_path(RECENT_DATA.template)).query(&query);
         for source in ALL_SOURCES {
             tried += 1;
-            let outcome = w.send("recent-data", &req, source).await;
+            let outcome = w.send(function, &req, source).await;
             assert!(
                 matches!(outcome, Outcome::Rejected(400, _) | Outcome::Unparseable),
                 "{query} via {source:?}: {outcome:?}"
@@ -622,11 +628,9 @@ async fn rejected_input_touches_neither_storage_nor_cache() {
     println!("hostile: {tried} rejected inputs, 0 storage reads, 0 cache calls, 0 keys");
 }
 
-/// Bad tokens beyond `manage.rs`'s cases (missing, empty, wrong, truncated, upper-cased,
-/// without scheme): whitespace, case flips, NUL, look-alikes, encodings, prefixes, huge.
-#[tokio::test]
-async fn admin_tokens_every_near_miss_fails() {
-    let w = world("hostile-auth").await;
+/// `Authorization` values that are almost the admin token's: whitespace,
+/// case flips, NUL, look-alikes, encodings, prefixes, huge.
+fn near_misses() -> Vec<String> {
     let mut flipped = ADMIN.to_string().into_bytes();
     flipped[0] = flipped[0].to_ascii_uppercase();
     let flipped = String::from_utf8(flipped).unwrap();
@@ -662,77 +666,91 @@ async fn admin_tokens_every_near_miss_fails() {
             ADMIN.to_uppercase().to_lowercase().replace('h', "H")
         ),
     ];
-    let routes = [
-        (
-            "cache-clear",
-            "/v1/cache/clear/{symbol}",
-            "/v1/cache/clear/AAPL",
-            "POST",
-        ),
-        ("cache-clear", "/v1/cache/clear", "/v1/cache/clear", "POST"),
-        ("cache-stats", "/v1/cache/stats", "/v1/cache/stats", "GET"),
-        (
-            "cache-stats",
-            "/v1/cache/stats/reset",
-            "/v1/cache/stats/reset",
-            "POST",
-        ),
-        ("cache-warmer", "/v1/cache/warm", "/v1/cache/warm", "POST"),
-        (
-            "cache-invalidate",
-            "/v1/cache/invalidate",
-            "/v1/cache/invalidate",
-            "POST",
-        ),
-    ];
+    // Each must differ from the token (see `ADMIN_TOKEN`'s letters).
+    for miss in &near_misses {
+        assert_ne!(*miss, bearer(), "not a near miss");
+    }
+    near_misses
+}
+
+/// Bad tokens beyond `manage.rs`'s cases (missing, empty, wrong, truncated, upper-cased,
+/// without scheme): every [`near_misses`] value on every management route of `ROUTES`.
+#[tokio::test]
+async fn admin_tokens_every_near_miss_fails() {
+    let w = world("hostile-auth").await;
+    let near_misses = near_misses();
     let mut tried = 0;
-    for (function, template, path, method) in routes {
-        for auth in &near_misses {
-            for (name, query) in [("Authorization", ""), ("authorization", "token=x")] {
-                let req = Req::get(template, path)
-                    .method(method)
-                    .query(query)
-                    .header(name, auth);
-                for source in ALL_SOURCES {
-                    tried += 1;
-                    match w.send(function, &req, source).await {
-                        Outcome::Unparseable => {}
-                        // A control character makes lambda_http parse the event as a
-                        // pass-through request (path `/events`): no route, 404.
-                        Outcome::Rejected(404, code)
-                            if auth.contains('\0')
-                                && !["cache-warmer", "cache-invalidate"].contains(&function) =>
-                        {
-                            assert_eq!(code, "not_found")
-                        }
-                        outcome => assert_eq!(
-                            outcome,
-                            Outcome::Rejected(401, "unauthorized".into()),
-                            "{auth:?} on {path} via {source:?}"
-                        ),
+    for (function, route) in management_routes() {
+        tried += near_misses_are_401(&w, function, &route, &near_misses).await;
+        query_token_is_none_and_scheme_is_case_insensitive(&w, function, &route).await;
+    }
+    println!("hostile: {tried} near-miss admin tokens, all 401");
+}
+
+/// Every near miss, in `Authorization` or `authorization` (with a query),
+/// from every source: 401 (or 404 where a NUL makes the event a
+/// pass-through for a route-matching function). Returns the requests sent.
+async fn near_misses_are_401(
+    w: &World,
+    function: &str,
+    route: &Route,
+    near_misses: &[String],
+) -> usize {
+    let path = concrete_path(route.template);
+    let mut tried = 0;
+    for auth in near_misses {
+        for (name, query) in [("Authorization", ""), ("authorization", "token=x")] {
+            let req = Req::get(route.template, &path)
+                .method(route.method)
+                .query(query)
+                .header(name, auth);
+            for source in ALL_SOURCES {
+                tried += 1;
+                match w.send(function, &req, source).await {
+                    Outcome::Unparseable => {}
+                    // A control character makes lambda_http parse the event as a
+                    // pass-through request (path `/events`): no route, 404.
+                    Outcome::Rejected(404, code)
+                        if auth.contains('\0')
+                            && !["cache-warmer", "cache-invalidate"].contains(&function) =>
+                    {
+                        assert_eq!(code, "not_found")
                     }
+                    outcome => assert_eq!(
+                        outcome,
+                        Outcome::Rejected(401, "unauthorized".into()),
+                        "{auth:?} on {path} via {source:?}"
+                    ),
                 }
             }
         }
-        // The token in the query string instead of the header is no token.
-        let req = Req::get(template, path)
-            .method(method)
-            .query(&format!("token={ADMIN}&access_token={ADMIN}"));
-        assert_eq!(
-            w.send(function, &req, Source::HttpApi).await,
-            Outcome::Rejected(401, "unauthorized".into())
-        );
-        // The scheme is case-insensitive (RFC 7235): that is a correct answer.
-        let req = Req::get(template, path)
-            .method(method)
-            .header("Authorization", &format!("BEARER {ADMIN}"))
-            .body(r#"{"symbols":["AAPL"]}"#);
-        assert_eq!(
-            w.send(function, &req, Source::HttpApi).await,
-            Outcome::Answered(200)
-        );
     }
-    println!("hostile: {tried} near-miss admin tokens, all 401");
+    tried
+}
+
+/// The token in the query string instead of the header is no token (401);
+/// the scheme is case-insensitive (RFC 7235): `BEARER` is answered (200).
+async fn query_token_is_none_and_scheme_is_case_insensitive(
+    w: &World,
+    function: &str,
+    route: &Route,
+) {
+    let path = concrete_path(route.template);
+    let req = Req::get(route.template, &path)
+        .method(route.method)
+        .query(&format!("token={ADMIN}&access_token={ADMIN}"));
+    assert_eq!(
+        w.send(function, &req, Source::HttpApi).await,
+        Outcome::Rejected(401, "unauthorized".into())
+    );
+    let req = Req::get(route.template, &path)
+        .method(route.method)
+        .header("Authorization", &format!("BEARER {ADMIN}"))
+        .body(r#"{"symbols":["AAPL"]}"#);
+    assert_eq!(
+        w.send(function, &req, Source::HttpApi).await,
+        Outcome::Answered(200)
+    );
 }
 
 /// A `MakeWriter` that appends every log line to a shared buffer.
@@ -756,61 +774,39 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
     }
 }
 
-#[tokio::test]
-async fn tokens_never_appear_in_logs_or_bodies() {
+/// Every management route of `ROUTES` and two reads (one answered, one a
+/// storage failure), each with a concrete path: (function, route, path).
+fn calls_that_see_tokens() -> Vec<(&'static str, Route, String)> {
+    let mut calls: Vec<_> = management_routes()
+        .map(|(function, route)| (function, route, concrete_path(route.template)))
+        .collect();
+    for symbol in ["AAPL", "BROKEN"] {
+        calls.push((
+            function_of(LATEST_PRICE.template),
+            LATEST_PRICE,
+            fill(LATEST_PRICE.template, symbol),
+        ));
+    }
+    calls
+}
+
+/// Captures every log line at every level until the guard is dropped.
+fn capture_logs() -> (Captured, tracing::subscriber::DefaultGuard) {
     let logs = Captured::default();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(logs.clone())
         .with_max_level(tracing::Level::TRACE)
         .with_ansi(false)
         .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+#[tokio::test]
+async fn tokens_never_appear_in_logs_or_bodies() {
+    let (logs, guard) = capture_logs();
     tracing::info!("log capture works");
 
     let w = world("hostile-logs").await;
-    let mut bodies = Vec::new();
-    let auths = [
-        Some(format!("Bearer {ADMIN}")),
-        Some(format!("Bearer {ADMIN}x")),
-        Some(format!("bearer {}", &ADMIN[..10])),
-        Some(ADMIN.to_string()),
-        None,
-    ];
-    let calls = [
-        (
-            "cache-clear",
-            "/v1/cache/clear/{symbol}",
-            "/v1/cache/clear/AAPL",
-            "POST",
-        ),
-        ("cache-clear", "/v1/cache/clear", "/v1/cache/clear", "POST"),
-        ("cache-stats", "/v1/cache/stats", "/v1/cache/stats", "GET"),
-        (
-            "cache-stats",
-            "/v1/cache/stats/reset",
-            "/v1/cache/stats/reset",
-            "POST",
-        ),
-        ("cache-warmer", "/v1/cache/warm", "/v1/cache/warm", "POST"),
-        (
-            "cache-invalidate",
-            "/v1/cache/invalidate",
-            "/v1/cache/invalidate",
-            "POST",
-        ),
-        (
-            "latest-price",
-            "/v1/stocks/{symbol}/latest",
-            "/v1/stocks/AAPL/latest",
-            "GET",
-        ),
-        (
-            "latest-price",
-            "/v1/stocks/{symbol}/latest",
-            "/v1/stocks/BROKEN/latest",
-            "GET",
-        ),
-    ];
     // A healthy cache, a refused one, and one with the wrong Upstash token (401 from the server).
     let refused = refused_addr().await;
     let server = upstash::start().await;
@@ -829,24 +825,11 @@ async fn tokens_never_appear_in_logs_or_bodies() {
         w.container.service.store().clone(),
         test_cache_config(&w.prefix),
     );
+    let mut bodies = Vec::new();
     for service in [&w.container.service, &dead.service, &rejected.service] {
-        for (function, template, path, method) in calls {
-            for auth in &auths {
-                let mut req = Req::get(template, path).method(method);
-                if let Some(auth) = auth {
-                    req = req.header("Authorization", auth);
-                }
-                for source in [Source::HttpApi, Source::RestApi] {
-                    let response = w
-                        .functions
-                        .call(service, function, req.request(source))
-                        .await;
-                    bodies.push(body_text(&response));
-                }
-            }
-        }
+        bodies.extend(bodies_of_every_call_with_every_token(&w.functions, service).await);
     }
-    drop(_guard);
+    drop(guard);
     let text = String::from_utf8_lossy(&logs.0.lock().unwrap()).into_owned();
     assert!(text.contains("log capture works"));
     assert!(
@@ -865,6 +848,35 @@ async fn tokens_never_appear_in_logs_or_bodies() {
         bodies.len(),
         text.lines().count()
     );
+}
+
+/// The body of every [`calls_that_see_tokens`] call on `service`, with the
+/// token, near misses, the bare token and none, from two sources.
+async fn bodies_of_every_call_with_every_token(
+    functions: &Functions,
+    service: &StockDataService,
+) -> Vec<String> {
+    let auths = [
+        Some(bearer()),
+        Some(format!("Bearer {ADMIN}x")),
+        Some(format!("bearer {}", &ADMIN[..10])),
+        Some(ADMIN.to_string()),
+        None,
+    ];
+    let mut bodies = Vec::new();
+    for (function, route, path) in calls_that_see_tokens() {
+        for auth in &auths {
+            let mut req = Req::get(route.template, &path).method(route.method);
+            if let Some(auth) = auth {
+                req = req.header("Authorization", auth);
+            }
+            for source in [Source::HttpApi, Source::RestApi] {
+                let response = functions.call(service, function, req.request(source)).await;
+                bodies.push(body_text(&response));
+            }
+        }
+    }
+    bodies
 }
 
 /// `Secret::constant_time_eq` by review, made a test: its loop runs
@@ -918,8 +930,8 @@ async fn unparseable_http_event_never_skips_the_warmer_token_check() {
     let sent = w.container.client.requests_sent();
     for value in ["Bearer nope\u{1}", "Bearer nope\0", "x\r\ny", "\u{7f}"] {
         for header in ["Authorization", "x-anything"] {
-            let req = Req::get("/v1/cache/warm", "/v1/cache/warm")
-                .method("POST")
+            let req = Req::get(CACHE_WARM.template, CACHE_WARM.template)
+                .method(CACHE_WARM.method)
                 .header(header, value);
             for source in ALL_SOURCES {
                 let request: Request =

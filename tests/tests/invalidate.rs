@@ -7,23 +7,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use integration_tests::backends::{BackendKind, seeded};
+use integration_tests::admin::admin;
+use integration_tests::backends::memory;
 use integration_tests::containers::{Container, container, container_with, test_cache_config};
-use integration_tests::events::{Req, Source};
 use integration_tests::upstash::{self, redis_keys, refused_addr, unique_prefix};
-use integration_tests::{assert_error, json_body, latest};
+use integration_tests::{assert_error, json_body, latest, symbol_info, symbol_list};
 use lambda_http::Request;
-use shared::admin::AdminConfig;
-use shared::handlers::{self, SYMBOL_INFO, SYMBOLS};
-use shared::secret::Secret;
+use shared::handlers;
 use shared::storage::{StockStore, StorageLocation, StoreOptions};
-
-fn admin() -> AdminConfig {
-    AdminConfig {
-        token: Some(Secret::from("invalidate-admin-token-01")),
-        stats_public: false,
-    }
-}
 
 fn fixture(name: &str) -> Request {
     let path = format!("{}/data/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -33,7 +24,7 @@ fn fixture(name: &str) -> Request {
 
 /// The seeded data set (prefix `data/v1`) as the bucket `stock-data`.
 async fn data_bucket() -> StorageLocation {
-    let data = seeded(BackendKind::Memory, "events").await.expect("memory");
+    let data = memory("events").await;
     let mut location = data.location.clone();
     location.bucket = Some("stock-data".into());
     location
@@ -48,10 +39,8 @@ async fn warm(c: &Container) {
     for symbol in ["BRK.B", "FB"] {
         assert_eq!(latest(c, symbol).await.status(), 200);
     }
-    let info = Req::get(SYMBOL_INFO.template, "/v1/symbols/FB").request(Source::HttpApi);
-    assert_eq!(handlers::symbol_info(&c.service, info).await.status(), 200);
-    let list = Req::get(SYMBOLS.template, "/v1/symbols").request(Source::HttpApi);
-    assert_eq!(handlers::symbols(&c.service, list).await.status(), 200);
+    assert_eq!(symbol_info(c, "FB").await.status(), 200);
+    assert_eq!(symbol_list(c).await.status(), 200);
 }
 
 async fn cached(prefix: &str, key: &str) -> bool {

@@ -2,71 +2,29 @@
 
 use std::time::Duration;
 
-use integration_tests::backends::{BackendKind, TestStore, seeded};
+use integration_tests::admin::{ADMIN_TOKEN, admin, admin_post, bearer};
+use integration_tests::backends::{memory, no_memo};
 use integration_tests::containers::{Container, container, test_cache_config};
+use integration_tests::dispatch::Functions;
 use integration_tests::events::{Req, Source};
-use integration_tests::upstash::{self, unique_prefix};
-use integration_tests::{assert_error, json_body};
+use integration_tests::upstash::{self, ServerHandle, redis_keys, unique_prefix};
+use integration_tests::{assert_error, json_body, latest, recent, symbol_info};
 use lambda_http::{Body, Response};
+use serde_json::Value;
 use shared::admin::{AdminConfig, WarmConfig};
 use shared::cache::CacheConfig;
 use shared::handlers::{
     self, CACHE_CLEAR_ALL, CACHE_CLEAR_SYMBOL, CACHE_STATS, CACHE_STATS_RESET, CACHE_WARM,
-    LATEST_PRICE, RECENT_DATA, SYMBOL_INFO,
 };
-use shared::secret::Secret;
-use shared::storage::StoreOptions;
+use shared::http::Route;
 use shared::symbol::Symbol;
 
-const ADMIN: &str = "admin-token-for-tests-7f3a9c";
-
-fn admin() -> AdminConfig {
-    AdminConfig {
-        token: Some(Secret::from(ADMIN)),
-        stats_public: false,
-    }
-}
-
-fn bearer() -> String {
-    format!("Bearer {ADMIN}")
-}
-
-async fn data(test: &str) -> TestStore {
-    seeded(BackendKind::Memory, test)
-        .await
-        .expect("memory backend")
-}
-
-fn no_memo() -> StoreOptions {
-    StoreOptions {
-        timeout: Duration::from_secs(5),
-        manifest_ttl: Duration::ZERO,
-    }
-}
-
+/// Reads `symbol`'s latest price, recent data and info: three cached values.
 async fn touch_symbol(c: &Container, symbol: &str) {
     for response in [
-        handlers::latest_price(
-            &c.service,
-            Req::get(
-                LATEST_PRICE.template,
-                &format!("/v1/stocks/{symbol}/latest"),
-            )
-            .request(Source::HttpApi),
-        )
-        .await,
-        handlers::recent_data(
-            &c.service,
-            Req::get(RECENT_DATA.template, &format!("/v1/stocks/{symbol}/recent"))
-                .request(Source::HttpApi),
-        )
-        .await,
-        handlers::symbol_info(
-            &c.service,
-            Req::get(SYMBOL_INFO.template, &format!("/v1/symbols/{symbol}"))
-                .request(Source::HttpApi),
-        )
-        .await,
+        latest(c, symbol).await,
+        recent(c, symbol).await,
+        symbol_info(c, symbol).await,
     ] {
         assert_eq!(response.status(), 200);
     }
@@ -82,6 +40,27 @@ async fn exists(key: &str) -> bool {
     n == 1
 }
 
+/// `SET key value` in the test Redis, behind the REST layer.
+async fn set_key(key: &str, value: impl redis::ToRedisArgs) {
+    let mut conn = upstash::redis_conn().await;
+    let _: () = redis::cmd("SET")
+        .arg(key)
+        .arg(value)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
+/// `DEL key` in the test Redis.
+async fn del_key(key: &str) {
+    let mut conn = upstash::redis_conn().await;
+    let _: () = redis::cmd("DEL")
+        .arg(key)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+}
+
 async fn clear(c: &Container, path: &str, auth: Option<&str>) -> Response<Body> {
     let route = if path == "/v1/cache/clear" {
         CACHE_CLEAR_ALL
@@ -95,20 +74,59 @@ async fn clear(c: &Container, path: &str, auth: Option<&str>) -> Response<Body> 
     handlers::cache_clear(&c.service, &admin(), req.request(Source::HttpApi)).await
 }
 
+/// The test Redis through upstash-local, the seeded data set and a cache
+/// prefix of this test's own, so tests can build containers over them.
+struct Fixture {
+    server: ServerHandle,
+    data: integration_tests::backends::TestStore,
+    prefix: String,
+}
+
+impl Fixture {
+    async fn new(test: &str) -> Self {
+        Fixture {
+            server: upstash::start().await,
+            data: memory(test).await,
+            prefix: unique_prefix(test),
+        }
+    }
+
+    /// A container with `config` (keys under the fixture's prefix).
+    fn container_with(&self, config: CacheConfig) -> Container {
+        container(&self.server.url(), self.data.store(no_memo()), config)
+    }
+
+    /// A container with the test cache settings.
+    fn container(&self) -> Container {
+        self.container_with(test_cache_config(&self.prefix))
+    }
+}
+
 #[tokio::test]
 async fn clear_one_symbol_removes_only_its_keys_in_one_request() {
-    let server = upstash::start().await;
-    let data = data("clear-one").await;
-    let prefix = unique_prefix("clear-one");
-    let mut config = test_cache_config(&prefix);
+    let f = Fixture::new("clear-one").await;
+    let mut config = test_cache_config(&f.prefix);
     config.l1_ttl = Duration::from_secs(5);
-    let c = container(&server.url(), data.store(no_memo()), config);
+    let c = f.container_with(config);
     touch_symbol(&c, "AAPL").await;
     touch_symbol(&c, "FB").await;
     assert!(c.cache().l1_len() >= 6);
 
+    clearing_aapl_deletes_its_keys_and_keeps_fb(&c, &f.prefix).await;
+    // This container's L1 dropped AAPL: the next read goes to Redis (a miss now).
+    assert_eq!(latest(&c, "AAPL").await.headers()["x-cache"], "MISS");
+
+    // An empty symbol (trailing slash) is not "clear everything".
+    clear_is_rejected_before_any_cache_call(&c, "/v1/cache/clear/").await;
+    assert!(exists(&format!("{}price:latest:FB", f.prefix)).await);
+    // Invalid symbol: 400 before any cache call.
+    clear_is_rejected_before_any_cache_call(&c, "/v1/cache/clear/A*").await;
+}
+
+/// `POST /v1/cache/clear/aapl` deletes AAPL's three keys in one REST request, FB's stay.
+async fn clearing_aapl_deletes_its_keys_and_keeps_fb(c: &Container, prefix: &str) {
     let sent = c.client.requests_sent();
-    let response = clear(&c, "/v1/cache/clear/aapl", Some(&bearer())).await;
+    let response = clear(c, "/v1/cache/clear/aapl", Some(&bearer())).await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         json_body(&response),
@@ -121,141 +139,110 @@ async fn clear_one_symbol_removes_only_its_keys_in_one_request() {
     for key in ["price:latest:FB", "data:recent:FB", "symbol:info:FB"] {
         assert!(exists(&format!("{prefix}{key}")).await, "{key} kept");
     }
-    // This container's L1 dropped AAPL: the next read goes to Redis (a miss now).
-    let response = handlers::latest_price(
-        &c.service,
-        Req::get(LATEST_PRICE.template, "/v1/stocks/AAPL/latest").request(Source::HttpApi),
-    )
-    .await;
-    assert_eq!(response.headers()["x-cache"], "MISS");
+}
 
-    // An empty symbol (trailing slash) is not "clear everything".
+/// Clearing `path` is a 400 `invalid_symbol` that sends nothing to the cache.
+async fn clear_is_rejected_before_any_cache_call(c: &Container, path: &str) {
     let sent = c.client.requests_sent();
-    let response = clear(&c, "/v1/cache/clear/", Some(&bearer())).await;
+    let response = clear(c, path, Some(&bearer())).await;
     assert_error(&response, 400, "invalid_symbol");
-    assert_eq!(c.client.requests_sent(), sent);
-    assert!(exists(&format!("{prefix}price:latest:FB")).await);
-
-    // Invalid symbol: 400 before any cache call.
-    let sent = c.client.requests_sent();
-    let response = clear(&c, "/v1/cache/clear/A*", Some(&bearer())).await;
-    assert_error(&response, 400, "invalid_symbol");
-    assert_eq!(c.client.requests_sent(), sent);
+    assert_eq!(c.client.requests_sent(), sent, "{path}");
 }
 
 #[tokio::test]
 async fn clear_all_deletes_only_keys_under_the_prefix() {
-    let server = upstash::start().await;
-    let data = data("clear-all").await;
-    let prefix = unique_prefix("clear-all");
-    let c = container(
-        &server.url(),
-        data.store(no_memo()),
-        test_cache_config(&prefix),
-    );
+    let f = Fixture::new("clear-all").await;
+    let prefix = &f.prefix;
+    let c = f.container();
     touch_symbol(&c, "AAPL").await;
     touch_symbol(&c, "BRK.B").await;
     let outside = format!("{}outside", unique_prefix("clear-all-neighbour"));
-    let mut conn = upstash::redis_conn().await;
-    let _: () = redis::cmd("SET")
-        .arg(&outside)
-        .arg("keep me")
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    set_key(&outside, "keep me").await;
     // Many keys, so the SCAN loop runs more than one batch.
     for i in 0..1200 {
-        let _: () = redis::cmd("SET")
-            .arg(format!("{prefix}filler:{i}"))
-            .arg(i)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
+        set_key(&format!("{prefix}filler:{i}"), i).await;
     }
-    let mut before: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    before.sort();
+    let before = redis_keys(prefix).await;
 
     let response = clear(&c, "/v1/cache/clear", Some(&bearer())).await;
     assert_eq!(response.status(), 200);
     let body = json_body(&response);
     assert_eq!(body["status"], "cleared");
     assert_eq!(body["keys_deleted"], before.len() as u64, "{body}");
-    let after: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
     assert_eq!(
-        after,
+        redis_keys(prefix).await,
         [format!("{prefix}data:generation")],
         "only the new data generation is left"
     );
     assert!(exists(&outside).await, "keys outside the prefix survive");
-    let _: () = redis::cmd("DEL")
-        .arg(&outside)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    del_key(&outside).await;
+}
+
+/// `GET /v1/cache/stats` with the admin token, served by `c`.
+async fn stats(c: &Container) -> Response<Body> {
+    let req = Req::get(CACHE_STATS.template, "/v1/cache/stats")
+        .header("Authorization", &bearer())
+        .request(Source::HttpApi);
+    handlers::cache_stats(&c.service, &admin(), req).await
+}
+
+/// `POST /v1/cache/stats/reset` with the admin token, served by `c`.
+async fn reset_stats(c: &Container) -> Response<Body> {
+    let req = admin_post(CACHE_STATS_RESET.template, "/v1/cache/stats/reset");
+    handlers::cache_stats(&c.service, &admin(), req.request(Source::HttpApi)).await
 }
 
 #[tokio::test]
 async fn global_stats_add_up_across_containers() {
-    let server = upstash::start().await;
-    let data = data("stats").await;
-    let prefix = unique_prefix("stats");
-    let store = data.store(no_memo());
-    let mut config = test_cache_config(&prefix);
+    let f = Fixture::new("stats").await;
+    let mut config = test_cache_config(&f.prefix);
     config.stats_flush_requests = 2;
+    let store = f.data.store(no_memo());
     let containers: Vec<Container> = (0..3)
-        .map(|_| container(&server.url(), store.clone(), config.clone()))
+        .map(|_| container(&f.server.url(), store.clone(), config.clone()))
         .collect();
-    let latest = |c: &Container, s: &str| {
-        let req = Req::get(LATEST_PRICE.template, &format!("/v1/stocks/{s}/latest"))
-            .request(Source::HttpApi);
-        let service = c.service.clone();
-        async move { handlers::latest_price(&service, req).await }
-    };
-    // Scripted mix: 2 misses (AAPL, FB), 8 hits; the unknown ZZZZ is not counted.
-    assert_eq!(
-        latest(&containers[0], "AAPL").await.headers()["x-cache"],
-        "MISS"
-    );
-    for _ in 0..4 {
-        assert_eq!(
-            latest(&containers[0], "AAPL").await.headers()["x-cache"],
-            "HIT"
-        );
-    }
-    for _ in 0..3 {
-        assert_eq!(
-            latest(&containers[1], "AAPL").await.headers()["x-cache"],
-            "HIT"
-        );
-    }
-    assert_eq!(
-        latest(&containers[1], "FB").await.headers()["x-cache"],
-        "MISS"
-    );
-    assert_eq!(latest(&containers[2], "ZZZZ").await.status(), 404);
-    assert_eq!(
-        latest(&containers[2], "FB").await.headers()["x-cache"],
-        "HIT"
-    );
-    assert_eq!(latest(&containers[2], "ZZZZ").await.status(), 404);
+    scripted_traffic(&containers).await;
     // Containers 0 and 1 flush their remainder; container 2's remainder is flushed by the stats call it serves.
     for c in &containers[..2] {
         c.cache().flush_stats().await.unwrap();
     }
-    let req = Req::get(CACHE_STATS.template, "/v1/cache/stats")
-        .header("Authorization", &bearer())
-        .request(Source::HttpApi);
-    let response = handlers::cache_stats(&containers[2].service, &admin(), req).await;
+    let response = stats(&containers[2]).await;
     assert_eq!(response.status(), 200);
-    let stats = json_body(&response);
+    assert_stats_of_the_scripted_traffic(&json_body(&response));
+
+    // Reset (admin): counters back to zero, a new `since`.
+    let response = reset_stats(&containers[0]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(json_body(&response)["status"], "reset");
+    let stats = json_body(&stats(&containers[0]).await);
+    assert_eq!(
+        (stats["hits"].as_u64(), stats["misses"].as_u64()),
+        (Some(0), Some(0)),
+        "{stats}"
+    );
+    assert!(stats["popular"].as_array().unwrap().is_empty());
+    assert!(stats["hit_rate"].is_null());
+}
+
+/// Scripted mix over three containers: 2 misses (AAPL, FB), 8 hits; the unknown ZZZZ is not counted.
+async fn scripted_traffic(containers: &[Container]) {
+    let cache_status =
+        async |c: &Container, symbol: &str| integration_tests::x_cache(&latest(c, symbol).await);
+    assert_eq!(cache_status(&containers[0], "AAPL").await, "MISS");
+    for _ in 0..4 {
+        assert_eq!(cache_status(&containers[0], "AAPL").await, "HIT");
+    }
+    for _ in 0..3 {
+        assert_eq!(cache_status(&containers[1], "AAPL").await, "HIT");
+    }
+    assert_eq!(cache_status(&containers[1], "FB").await, "MISS");
+    assert_eq!(latest(&containers[2], "ZZZZ").await.status(), 404);
+    assert_eq!(cache_status(&containers[2], "FB").await, "HIT");
+    assert_eq!(latest(&containers[2], "ZZZZ").await.status(), 404);
+}
+
+/// What the stats report after [`scripted_traffic`], every container flushed.
+fn assert_stats_of_the_scripted_traffic(stats: &Value) {
     assert_eq!(stats["enabled"], true);
     assert_eq!(stats["connected"], true);
     assert_eq!(stats["circuit"], "closed");
@@ -289,58 +276,30 @@ async fn global_stats_add_up_across_containers() {
     // value keys: AAPL, FB (never one for ZZZZ); plus stats counters and popularity.
     assert!(stats["keys"].as_u64().is_some_and(|k| k >= 3), "{stats}");
     assert_eq!(stats["keys_estimated"], false);
-
-    // Reset (admin): counters back to zero, a new `since`.
-    let req = Req::get(CACHE_STATS_RESET.template, "/v1/cache/stats/reset")
-        .method("POST")
-        .header("Authorization", &bearer())
-        .request(Source::HttpApi);
-    let response = handlers::cache_stats(&containers[0].service, &admin(), req).await;
-    assert_eq!(response.status(), 200);
-    assert_eq!(json_body(&response)["status"], "reset");
-    let req = Req::get(CACHE_STATS.template, "/v1/cache/stats")
-        .header("Authorization", &bearer())
-        .request(Source::HttpApi);
-    let stats = json_body(&handlers::cache_stats(&containers[0].service, &admin(), req).await);
-    assert_eq!(
-        (stats["hits"].as_u64(), stats["misses"].as_u64()),
-        (Some(0), Some(0)),
-        "{stats}"
-    );
-    assert!(stats["popular"].as_array().unwrap().is_empty());
-    assert!(stats["hit_rate"].is_null());
 }
 
 #[tokio::test]
 async fn a_hit_costs_one_request_even_when_it_flushes_counters() {
-    let server = upstash::start().await;
-    let data = data("flush-on-hit").await;
-    let prefix = unique_prefix("flush-on-hit");
-    let mut config = test_cache_config(&prefix);
+    let f = Fixture::new("flush-on-hit").await;
+    let mut config = test_cache_config(&f.prefix);
     config.stats_flush_requests = 1;
-    let c = container(&server.url(), data.store(no_memo()), config);
-    let latest = || {
-        handlers::latest_price(
-            &c.service,
-            Req::get(LATEST_PRICE.template, "/v1/stocks/AAPL/latest").request(Source::HttpApi),
-        )
-    };
-    assert_eq!(latest().await.headers()["x-cache"], "MISS");
+    let c = f.container_with(config);
+    assert_eq!(latest(&c, "AAPL").await.headers()["x-cache"], "MISS");
     let mut flushed = false;
     for _ in 0..4 {
-        let (sent, commands) = (c.client.requests_sent(), server.stats().redis_commands);
-        assert_eq!(latest().await.headers()["x-cache"], "HIT");
+        let (sent, commands) = (c.client.requests_sent(), f.server.stats().redis_commands);
+        assert_eq!(latest(&c, "AAPL").await.headers()["x-cache"], "HIT");
         assert_eq!(
             c.client.requests_sent() - sent,
             1,
             "a hit is one REST request"
         );
-        flushed |= server.stats().redis_commands - commands > 1;
+        flushed |= f.server.stats().redis_commands - commands > 1;
     }
     assert!(flushed, "counters rode along inside a hit's request");
     let mut conn = upstash::redis_conn().await;
     let hits: i64 = redis::cmd("GET")
-        .arg(format!("{prefix}stats:hits"))
+        .arg(format!("{}stats:hits", f.prefix))
         .query_async(&mut conn)
         .await
         .unwrap();
@@ -348,34 +307,16 @@ async fn a_hit_costs_one_request_even_when_it_flushes_counters() {
 }
 
 async fn warm_via_http(c: &Container, warm: &WarmConfig) -> Response<Body> {
-    let req = Req::get(CACHE_WARM.template, "/v1/cache/warm")
-        .method("POST")
-        .header("Authorization", &bearer())
-        .request(Source::HttpApi);
+    let req = admin_post(CACHE_WARM.template, "/v1/cache/warm").request(Source::HttpApi);
     handlers::cache_warm(&c.service, &admin(), warm, req).await
 }
 
 #[tokio::test]
 async fn warmer_fills_skips_fresh_values_and_survives_failures() {
-    let server = upstash::start().await;
-    let data = data("warm").await;
-    let prefix = unique_prefix("warm");
-    let store = data.store(no_memo());
-    let c = container(&server.url(), store.clone(), test_cache_config(&prefix));
-    // BRK.B becomes popular.
-    for _ in 0..3 {
-        touch_symbol(&c, "BRK.B").await;
-    }
-    c.cache().flush_stats().await.unwrap();
-    let _ = handlers::cache_clear(
-        &c.service,
-        &admin(),
-        Req::get(CACHE_CLEAR_SYMBOL.template, "/v1/cache/clear/BRK.B")
-            .method("POST")
-            .header("Authorization", &bearer())
-            .request(Source::HttpApi),
-    )
-    .await;
+    let f = Fixture::new("warm").await;
+    let store = f.data.store(no_memo());
+    let c = container(&f.server.url(), store.clone(), test_cache_config(&f.prefix));
+    make_popular_but_not_cached(&c, "BRK.B").await;
     let warm = WarmConfig {
         symbols: ["AAPL", "FB", "GHOST"]
             .iter()
@@ -401,6 +342,30 @@ async fn warmer_fills_skips_fresh_values_and_survives_failures() {
         "ZREVRANGE, one PTTL pipeline, one SET pipeline"
     );
     assert!(store.reads() > reads);
+    assert_warmed_keys_and_no_failure_cached(&f.prefix).await;
+    assert_eq!(latest(&c, "AAPL").await.headers()["x-cache"], "HIT");
+
+    // Again within the fresh TTL: metadata check only, no storage read for the fresh ones.
+    let reads = store.reads();
+    let report = json_body(&warm_via_http(&c, &warm).await);
+    assert_eq!(report["skipped"], 3, "{report}");
+    assert_eq!(report["warmed"], 0, "{report}");
+    // Only GHOST's two failing items are read again (manifest + missing partition each);
+    // its symbol info succeeded the first time and is fresh.
+    assert_eq!(store.reads() - reads, 4);
+}
+
+/// Reads `symbol` often enough to rank it, flushes the counters, then clears its values.
+async fn make_popular_but_not_cached(c: &Container, symbol: &str) {
+    for _ in 0..3 {
+        touch_symbol(c, symbol).await;
+    }
+    c.cache().flush_stats().await.unwrap();
+    let _ = clear(c, &format!("/v1/cache/clear/{symbol}"), Some(&bearer())).await;
+}
+
+/// The configured symbols, the popular BRK.B and the list are cached; GHOST's failure is not.
+async fn assert_warmed_keys_and_no_failure_cached(prefix: &str) {
     for key in [
         "price:latest:AAPL",
         "data:recent:FB",
@@ -413,42 +378,14 @@ async fn warmer_fills_skips_fresh_values_and_survives_failures() {
         !exists(&format!("{prefix}price:latest:GHOST")).await,
         "failures are not cached"
     );
-    let hit = handlers::latest_price(
-        &c.service,
-        Req::get(LATEST_PRICE.template, "/v1/stocks/AAPL/latest").request(Source::HttpApi),
-    )
-    .await;
-    assert_eq!(hit.headers()["x-cache"], "HIT");
-
-    // Again within the fresh TTL: metadata check only, no storage read for the fresh ones.
-    let reads = store.reads();
-    let report = json_body(&warm_via_http(&c, &warm).await);
-    assert_eq!(report["skipped"], 3, "{report}");
-    assert_eq!(report["warmed"], 0, "{report}");
-    // Only GHOST's two failing items are read again (manifest + missing partition each);
-    // its symbol info succeeded the first time and is fresh.
-    assert_eq!(store.reads() - reads, 4);
 }
 
-#[tokio::test]
-async fn warmer_pipelines_large_batches_and_answers_scheduled_events() {
-    let server = upstash::start().await;
-    let data = data("warm-many").await;
-    let writer = shared::storage::DatasetWriter::new(data.location.clone());
-    let mut manifest: shared::models::Manifest = serde_json::from_slice(
-        &object_store::ObjectStoreExt::get(
-            &*data.location.store,
-            &shared::storage::layout::manifest_path(&data.location.prefix),
-        )
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap(),
-    )
-    .unwrap();
+/// Lists `n` more symbols (`W000`…) with three weeks of bars each, in one manifest write.
+async fn list_more_symbols(location: &shared::storage::StorageLocation, n: usize) -> Vec<Symbol> {
+    let writer = shared::storage::DatasetWriter::new(location.clone());
+    let mut manifest = integration_tests::dataset::read_manifest(location).await;
     let mut symbols = Vec::new();
-    for i in 0..40 {
+    for i in 0..n {
         let symbol = Symbol::parse(&format!("W{i:03}")).unwrap();
         let info = writer
             .write_symbol(shared::storage::SymbolSeries {
@@ -465,12 +402,14 @@ async fn warmer_pipelines_large_batches_and_answers_scheduled_events() {
         symbols.push(symbol);
     }
     writer.write_manifest(manifest).await.unwrap();
-    let prefix = unique_prefix("warm-many");
-    let c = container(
-        &server.url(),
-        data.store(no_memo()),
-        test_cache_config(&prefix),
-    );
+    symbols
+}
+
+#[tokio::test]
+async fn warmer_pipelines_large_batches_and_answers_scheduled_events() {
+    let f = Fixture::new("warm-many").await;
+    let symbols = list_more_symbols(&f.data.location, 40).await;
+    let c = f.container();
     let warm = WarmConfig {
         symbols,
         top_n: 0,
@@ -489,108 +428,71 @@ async fn warmer_pipelines_large_batches_and_answers_scheduled_events() {
     assert_eq!(c.client.requests_sent() - sent, 4);
 }
 
+/// Calls `route` (its method, a concrete path) on `c` with `admin`'s
+/// settings and `auth` as the `Authorization` header, through the function
+/// that serves it. The body names a symbol, for `/v1/cache/invalidate`; the
+/// other routes ignore it.
+async fn manage_call(
+    c: &Container,
+    admin: AdminConfig,
+    route: &Route,
+    auth: Option<&str>,
+) -> Response<Body> {
+    let path = integration_tests::dispatch::concrete_path(route.template);
+    let mut req = Req::get(route.template, &path)
+        .method(route.method)
+        .body(r#"{"symbols":["AAPL"]}"#);
+    if let Some(auth) = auth {
+        req = req.header("Authorization", auth);
+    }
+    Functions::with_admin(admin)
+        .route(&c.service, route.template, req.request(Source::HttpApi))
+        .await
+}
+
 #[tokio::test]
 async fn admin_auth_in_every_case() {
-    let server = upstash::start().await;
-    let data = data("auth").await;
-    let prefix = unique_prefix("auth");
-    let c = container(
-        &server.url(),
-        data.store(no_memo()),
-        test_cache_config(&prefix),
-    );
-    let warm = WarmConfig::default();
-    let truncated = format!("Bearer {}", &ADMIN[..ADMIN.len() - 2]);
-    let upper = format!("Bearer {}", ADMIN.to_uppercase());
+    let f = Fixture::new("auth").await;
+    let c = f.container();
+    let truncated = format!("Bearer {}", &ADMIN_TOKEN[..ADMIN_TOKEN.len() - 2]);
+    let upper = format!("Bearer {}", ADMIN_TOKEN.to_uppercase());
     let wrong = "Bearer not-the-token-at-all-0000".to_string();
-    let calls: Vec<(&str, &str, &'static str)> = vec![
-        ("POST", "/v1/cache/clear/AAPL", CACHE_CLEAR_SYMBOL.template),
-        ("POST", "/v1/cache/clear", CACHE_CLEAR_ALL.template),
-        ("GET", "/v1/cache/stats", CACHE_STATS.template),
-        ("POST", "/v1/cache/stats/reset", CACHE_STATS_RESET.template),
-        ("POST", "/v1/cache/warm", CACHE_WARM.template),
+    let bad_auths = [
+        None,
+        Some(String::new()),
+        Some(wrong),
+        Some(truncated),
+        Some(upper),
+        Some(ADMIN_TOKEN.to_string()),
     ];
-    let call = |admin: AdminConfig,
-                method: &str,
-                path: &str,
-                route: &'static str,
-                auth: Option<String>| {
-        let mut req = Req::get(route, path).method(method);
-        if let Some(auth) = auth {
-            req = req.header("Authorization", &auth);
-        }
-        let request = req.request(Source::HttpApi);
-        let service = c.service.clone();
-        let warm = warm.clone();
-        async move {
-            match route {
-                r if r == CACHE_CLEAR_SYMBOL.template || r == CACHE_CLEAR_ALL.template => {
-                    handlers::cache_clear(&service, &admin, request).await
-                }
-                r if r == CACHE_WARM.template => {
-                    handlers::cache_warm(&service, &admin, &warm, request).await
-                }
-                _ => handlers::cache_stats(&service, &admin, request).await,
-            }
-        }
-    };
-    for (method, path, route) in &calls {
-        for auth in [
-            None,
-            Some(String::new()),
-            Some(wrong.clone()),
-            Some(truncated.clone()),
-            Some(upper.clone()),
-            Some(ADMIN.to_string()),
-        ] {
-            let response = call(admin(), method, path, route, auth).await;
+    for (_, route) in integration_tests::dispatch::management_routes() {
+        let what = format!("{} {}", route.method, route.template);
+        for auth in &bad_auths {
+            let response = manage_call(&c, admin(), &route, auth.as_deref()).await;
             assert_error(&response, 401, "unauthorized");
         }
-        let response = call(AdminConfig::default(), method, path, route, Some(bearer())).await;
+        let response = manage_call(&c, AdminConfig::default(), &route, Some(&bearer())).await;
         assert_error(&response, 403, "admin_disabled");
-        let response = call(admin(), method, path, route, Some(bearer())).await;
-        assert_eq!(response.status(), 200, "{method} {path}");
+        let response = manage_call(&c, admin(), &route, Some(&bearer())).await;
+        assert_eq!(response.status(), 200, "{what}");
     }
     // Stats may be public; reset never is.
     let public = AdminConfig {
         stats_public: true,
         ..admin()
     };
-    assert_eq!(
-        call(
-            public.clone(),
-            "GET",
-            "/v1/cache/stats",
-            CACHE_STATS.template,
-            None
-        )
-        .await
-        .status(),
-        200
-    );
-    assert_error(
-        &call(
-            public,
-            "POST",
-            "/v1/cache/stats/reset",
-            CACHE_STATS_RESET.template,
-            None,
-        )
-        .await,
-        401,
-        "unauthorized",
-    );
+    let response = manage_call(&c, public.clone(), &CACHE_STATS, None).await;
+    assert_eq!(response.status(), 200);
+    let response = manage_call(&c, public, &CACHE_STATS_RESET, None).await;
+    assert_error(&response, 401, "unauthorized");
 }
 
 #[tokio::test]
 async fn management_without_a_cache() {
-    let data = data("no-cache").await;
+    let data = memory("no-cache").await;
     let service =
         shared::service::StockDataService::new(data.store(no_memo()), None, CacheConfig::default());
-    let req = Req::get(CACHE_CLEAR_ALL.template, "/v1/cache/clear")
-        .method("POST")
-        .header("Authorization", &bearer())
-        .request(Source::HttpApi);
+    let req = admin_post(CACHE_CLEAR_ALL.template, "/v1/cache/clear").request(Source::HttpApi);
     assert_error(
         &handlers::cache_clear(&service, &admin(), req).await,
         503,
@@ -604,10 +506,7 @@ async fn management_without_a_cache() {
         (stats["enabled"].as_bool(), stats["connected"].as_bool()),
         (Some(false), Some(false))
     );
-    let req = Req::get(CACHE_WARM.template, "/v1/cache/warm")
-        .method("POST")
-        .header("Authorization", &bearer())
-        .request(Source::HttpApi);
+    let req = admin_post(CACHE_WARM.template, "/v1/cache/warm").request(Source::HttpApi);
     assert_error(
         &handlers::cache_warm(&service, &admin(), &WarmConfig::default(), req).await,
         503,
@@ -615,34 +514,20 @@ async fn management_without_a_cache() {
     );
 }
 
+/// The EMF line of one `latest-price` invocation of AAPL on `c`, as JSON.
+async fn emf_line_of_a_read(c: &Container) -> Value {
+    let invocation = shared::metrics::Invocation::begin(&c.service);
+    let response = latest(c, "AAPL").await;
+    serde_json::from_str(&invocation.emf_line(&c.service, "StockApi", "latest-price", &response))
+        .unwrap()
+}
+
 #[tokio::test]
 async fn emf_line_per_invocation() {
-    let server = upstash::start().await;
-    let data = data("emf").await;
-    let prefix = unique_prefix("emf");
-    let c = container(
-        &server.url(),
-        data.store(no_memo()),
-        test_cache_config(&prefix),
-    );
-    let mut lines = Vec::new();
-    for _ in 0..2 {
-        let invocation = shared::metrics::Invocation::begin(&c.service);
-        let response = handlers::latest_price(
-            &c.service,
-            Req::get(LATEST_PRICE.template, "/v1/stocks/AAPL/latest").request(Source::HttpApi),
-        )
-        .await;
-        let line: serde_json::Value = serde_json::from_str(&invocation.emf_line(
-            &c.service,
-            "StockApi",
-            "latest-price",
-            &response,
-        ))
-        .unwrap();
-        lines.push(line);
-    }
-    let (miss, hit) = (&lines[0], &lines[1]);
+    let f = Fixture::new("emf").await;
+    let c = f.container();
+    let miss = emf_line_of_a_read(&c).await;
+    let hit = emf_line_of_a_read(&c).await;
     assert_eq!(
         miss["_aws"]["CloudWatchMetrics"][0]["Namespace"],
         "StockApi"

@@ -27,7 +27,7 @@ struct Resp {
 
 impl Raw {
     fn new(base: String) -> Self {
-        integration_tests::upstash::install_crypto_provider();
+        shared::tls::install_crypto_provider();
         Self {
             http: reqwest::Client::new(),
             base,
