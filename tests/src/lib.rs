@@ -7,6 +7,7 @@ pub mod dataset;
 pub mod dispatch;
 pub mod events;
 pub mod fault_proxy;
+pub mod gcs;
 pub mod probe_store;
 pub mod upstash;
 

@@ -7,17 +7,18 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use integration_tests::backends::{memory, no_memo};
+use integration_tests::backends::{ALL_BACKENDS, memory, no_memo, seeded};
 use integration_tests::containers::{Container, container_with, test_cache_config};
 use integration_tests::events::{Req, Source};
 use integration_tests::fault_proxy::{Fault, FaultProxy};
-use integration_tests::probe_store::{StoreFault, probed};
+use integration_tests::probe_store::{ProbeStore, StoreFault, probed};
 use integration_tests::upstash::{self, ServeOptions, pttl, unique_prefix};
 use integration_tests::{assert_error, json_body, latest, symbol_info, x_cache};
 use lambda_http::{Body, Response};
 use object_store::{ObjectStoreExt, PutPayload};
 use shared::cache::CacheConfig;
-use shared::handlers::{self, RECENT_DATA};
+use shared::handlers::{self, LATEST_PRICE, RECENT_DATA};
+use shared::service::StockDataService;
 use shared::storage::{StockStore, StorageLocation, StoreOptions, layout};
 use shared::symbol::Symbol;
 
@@ -296,6 +297,106 @@ async fn bad_data_answers_an_uncached_502(
         .unwrap();
     assert_error(&latest(c, "FB").await, 502, "storage_unavailable");
     kinds
+}
+
+/// Every storage fault kind on every backend (`gs://` included), no cache:
+/// the same answers everywhere. A missing object, corrupt JSON, another
+/// symbol's data, a backend error and a read slower than `STORAGE_TIMEOUT_MS`
+/// are each a 502 `storage_unavailable` in bounded time; an unknown symbol
+/// stays a 404 and healthy symbols keep answering 200.
+#[tokio::test]
+async fn storage_fault_kinds_answer_alike_on_every_backend() {
+    let mut ran = Vec::new();
+    for kind in ALL_BACKENDS {
+        let Some(data) = seeded(kind, "fault-kinds").await else {
+            continue;
+        };
+        let probe = ProbeStore::new(data.location.store.clone());
+        let location = StorageLocation {
+            store: probe.clone(),
+            ..data.location.clone()
+        };
+        let store = Arc::new(StockStore::new(
+            location,
+            StoreOptions {
+                timeout: Duration::from_millis(300),
+                manifest_ttl: Duration::ZERO,
+            },
+        ));
+        let service = StockDataService::new(store, None, CacheConfig::default());
+        let latest = async |symbol: &str| {
+            let req = Req::get(
+                LATEST_PRICE.template,
+                &format!("/v1/stocks/{symbol}/latest"),
+            )
+            .request(Source::HttpApi);
+            handlers::latest_price(&service, req).await
+        };
+        let ok = latest("AAPL").await;
+        assert_eq!(ok.status(), 200, "{kind:?}: healthy first");
+        assert_eq!(json_body(&ok)["date"], "2013-03-01", "{kind:?}");
+
+        // Missing object (GHOST is listed without partitions), corrupt JSON
+        // (BROKEN as seeded; BRK.B's partition cut mid-document).
+        let brk = layout::partition_path(
+            &data.location.prefix,
+            &Symbol::parse("BRK.B").unwrap(),
+            2013,
+        );
+        data.put_raw(
+            &brk,
+            bytes::Bytes::from_static(b"{\"symbol\":\"BRK.B\",\"data_points\":[{\"date\":"),
+        )
+        .await;
+        for symbol in ["GHOST", "BROKEN", "BRK.B"] {
+            assert_error(&latest(symbol).await, 502, "storage_unavailable");
+        }
+        // Foreign data: FB's partition holds AAPL's.
+        let fb = layout::partition_path(&data.location.prefix, &Symbol::parse("FB").unwrap(), 2012);
+        let aapl_2012 =
+            layout::partition_path(&data.location.prefix, &Symbol::parse("AAPL").unwrap(), 2012);
+        let other = data
+            .location
+            .store
+            .get(&aapl_2012)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        data.put_raw(&fb, other).await;
+        assert_error(&latest("FB").await, 502, "storage_unavailable");
+        assert_eq!(
+            latest("AAPL").await.status(),
+            200,
+            "{kind:?}: others unaffected"
+        );
+
+        // A failing backend, and one slower than the storage timeout.
+        for fault in [StoreFault::Error, StoreFault::Slow(Duration::from_secs(5))] {
+            probe.set_fault(fault);
+            let started = Instant::now();
+            assert_error(&latest("AAPL").await, 502, "storage_unavailable");
+            let req =
+                Req::get(RECENT_DATA.template, "/v1/stocks/AAPL/recent").request(Source::HttpApi);
+            assert_error(
+                &handlers::recent_data(&service, req).await,
+                502,
+                "storage_unavailable",
+            );
+            assert!(
+                started.elapsed() < Duration::from_secs(2),
+                "{kind:?} {fault:?}: {:?}",
+                started.elapsed()
+            );
+        }
+        probe.set_fault(StoreFault::Pass);
+        assert_error(&latest("NOPE").await, 404, "symbol_not_found");
+        assert_eq!(latest("AAPL").await.status(), 200, "{kind:?}: recovers");
+        ran.push(kind);
+    }
+    println!("faults: storage fault kinds on {ran:?}");
+    assert!(ran.len() >= 2, "file and memory backends always run");
 }
 
 /// A second, real redis-server on a port of our own, killed and restarted mid-test.
