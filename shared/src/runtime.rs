@@ -7,7 +7,6 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 
 use crate::admin::{AdminConfig, WarmConfig};
-use crate::cache::ReadThrough;
 use crate::config::{Config, ConfigError};
 use crate::error_chain::Chain;
 use crate::metrics::Invocation;
@@ -71,18 +70,11 @@ pub fn init_tracing() {
 pub fn build_service(config: &Config) -> Result<StockDataService, StartupError> {
     let location = StorageLocation::parse(&config.storage_url)?;
     let store = Arc::new(StockStore::new(location, config.store.clone()));
-    let cache = match (&config.upstash, config.cache.enabled) {
-        (Some(upstash), true) => {
-            let client = UpstashClient::new(upstash)?;
-            Some(Arc::new(ReadThrough::new(
-                client,
-                config.cache.clone(),
-                store.generation().clone(),
-            )))
-        }
+    let client = match (&config.upstash, config.cache.enabled) {
+        (Some(upstash), true) => Some(UpstashClient::new(upstash)?),
         _ => None,
     };
-    Ok(StockDataService::new(store, cache, config.cache.clone()))
+    Ok(StockDataService::wire(store, client, config.cache.clone()))
 }
 
 /// Builds the whole [`App`] from settings read through `lookup`.

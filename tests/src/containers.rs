@@ -55,13 +55,8 @@ pub fn container_with(
         timeout,
     })
     .expect("client");
-    let cache = Arc::new(ReadThrough::new(
-        client.clone(),
-        config.clone(),
-        store.generation().clone(),
-    ));
     Container {
-        service: StockDataService::new(store, Some(cache), config),
+        service: StockDataService::wire(store, Some(client.clone()), config),
         client,
     }
 }

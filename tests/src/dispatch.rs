@@ -119,7 +119,7 @@ mod tests {
     fn service() -> StockDataService {
         let location = StorageLocation::from_store(Arc::new(InMemory::new()), "data/v1").unwrap();
         let store = Arc::new(StockStore::new(location, StoreOptions::default()));
-        StockDataService::new(store, None, CacheConfig::default())
+        StockDataService::wire(store, None, CacheConfig::default())
     }
 
     /// Status and error code (empty for a success) of `response`.

@@ -12,7 +12,7 @@ use shared::service::StockDataService;
 use shared::storage::StoreOptions;
 
 fn service(store: std::sync::Arc<shared::storage::StockStore>) -> StockDataService {
-    StockDataService::new(store, None, CacheConfig::default())
+    StockDataService::wire(store, None, CacheConfig::default())
 }
 
 async fn for_each_backend(test: &str, mut check: impl AsyncFnMut(BackendKind, StockDataService)) {

@@ -287,7 +287,7 @@ async fn rollback_switch_makes_zero_cache_calls() {
     );
     // The same service shape over the seeded data.
     let service =
-        shared::service::StockDataService::new(data.store(no_memo()), None, config.cache.clone());
+        shared::service::StockDataService::wire(data.store(no_memo()), None, config.cache.clone());
     let before = server.stats().requests;
     for _ in 0..3 {
         let req =

@@ -269,7 +269,7 @@ impl<'a> Harness<'a> {
 
     /// A harness over a service with no cache, reading `data`.
     fn uncached(spec: &'a Spec, data: &TestStore) -> Self {
-        let service = StockDataService::new(data.store(no_memo()), None, CacheConfig::default());
+        let service = StockDataService::wire(data.store(no_memo()), None, CacheConfig::default());
         Harness::new(spec, service, admin())
     }
 }

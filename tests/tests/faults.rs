@@ -323,7 +323,7 @@ async fn storage_fault_kinds_answer_alike_on_every_backend() {
                 manifest_ttl: Duration::ZERO,
             },
         ));
-        let service = StockDataService::new(store, None, CacheConfig::default());
+        let service = StockDataService::wire(store, None, CacheConfig::default());
         let latest = async |symbol: &str| {
             let req = Req::get(
                 LATEST_PRICE.template,

@@ -33,7 +33,7 @@ fn service(location: StorageLocation, timeout: Duration) -> StockDataService {
             manifest_ttl: Duration::ZERO,
         },
     );
-    StockDataService::new(Arc::new(store), None, CacheConfig::default())
+    StockDataService::wire(Arc::new(store), None, CacheConfig::default())
 }
 
 async fn latest(

@@ -490,8 +490,11 @@ async fn admin_auth_in_every_case() {
 #[tokio::test]
 async fn management_without_a_cache() {
     let data = memory("no-cache").await;
-    let service =
-        shared::service::StockDataService::new(data.store(no_memo()), None, CacheConfig::default());
+    let service = shared::service::StockDataService::wire(
+        data.store(no_memo()),
+        None,
+        CacheConfig::default(),
+    );
     let req = admin_post(CACHE_CLEAR_ALL.template, "/v1/cache/clear").request(Source::HttpApi);
     assert_error(
         &handlers::cache_clear(&service, &admin(), req).await,

@@ -1,6 +1,6 @@
-//! The cache layer: one read-through cache in front of storage, used by
-//! every read endpoint through [`crate::service::StockDataService`], and
-//! the invalidation every update of the data set sends.
+//! The cache layer: one read-through cache in front of a backing store
+//! (the service wraps every storage read with it), and the invalidation
+//! every update of the data set sends.
 
 mod breaker;
 mod config;
@@ -18,5 +18,5 @@ pub use config::CacheConfig;
 pub use envelope::{CorruptEntry, Envelope};
 pub use invalidate::{Invalidated, Invalidation};
 pub use keys::KeySpace;
-pub use read_through::{Lookup, ReadThrough, now_ms, xfetch_due};
+pub use read_through::{Load, LoadFailure, Lookup, ReadThrough, now_ms, xfetch_due};
 pub use warming::PIPELINE_MAX;

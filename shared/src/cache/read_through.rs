@@ -29,7 +29,6 @@ use super::l1::L1Cache;
 use super::stats::LocalStats;
 use crate::cache_status::CacheStatus;
 use crate::generation::{Generation, Token};
-use crate::storage::StorageError;
 use crate::upstash::{Command, Reply, UpstashClient, UpstashError};
 
 /// Deletes the lock only if it still holds our token.
@@ -66,10 +65,20 @@ impl Lookup {
     }
 }
 
-/// Reads one value from storage: its JSON body, or why not.
-pub trait Load: AsyncFnOnce() -> Result<String, StorageError> {}
+/// What the cache needs to know of a failed read of the backing store
+/// (the service implements it for storage errors; the cache does not
+/// depend on storage).
+pub trait LoadFailure {
+    /// The thing does not exist: answered at once, never served stale.
+    fn is_not_found(&self) -> bool;
+    /// Short, stable name of the failure, for logs.
+    fn kind(&self) -> &'static str;
+}
 
-impl<F: AsyncFnOnce() -> Result<String, StorageError>> Load for F {}
+/// Reads one value from the backing store: its JSON body, or why not.
+pub trait Load<E>: AsyncFnOnce() -> Result<String, E> {}
+
+impl<E, F: AsyncFnOnce() -> Result<String, E>> Load<E> for F {}
 
 /// What one `MGET value generation` found.
 struct Fetched {
@@ -245,16 +254,16 @@ impl ReadThrough {
     ///
     /// On a miss, `check` runs first (without a lock; it may use the
     /// container's manifest, which is current after the generation check):
-    /// its [`StorageError::SymbolNotFound`] answers at once and nothing is
+    /// its not-found failure answers at once and nothing is
     /// written. `load` returns the JSON body, or an error (never cached; a
     /// stale value is served instead when one exists).
-    pub async fn get_or_load(
+    pub async fn get_or_load<E: LoadFailure>(
         &self,
         key: &str,
         fresh_ttl: Duration,
-        check: impl AsyncFnOnce() -> Result<(), StorageError>,
-        load: impl Load,
-    ) -> Result<Lookup, StorageError> {
+        check: impl AsyncFnOnce() -> Result<(), E>,
+        load: impl Load<E>,
+    ) -> Result<Lookup, E> {
         let now = now_ms();
         if let Some(lookup) = self.l1_hit(key, now) {
             return Ok(lookup);
@@ -423,13 +432,13 @@ impl ReadThrough {
 
     /// The lock winner: read storage, then store the value and release the
     /// lock in one pipeline (the store script checks the lease).
-    async fn refresh(
+    async fn refresh<E: LoadFailure>(
         &self,
         lease: Lease<'_>,
         fresh_ttl: Duration,
-        load: impl Load,
+        load: impl Load<E>,
         stale: Option<Arc<Envelope>>,
-    ) -> Result<Lookup, StorageError> {
+    ) -> Result<Lookup, E> {
         let started = Instant::now();
         let loaded = load().await;
         let delta = started.elapsed();
@@ -492,12 +501,12 @@ impl ReadThrough {
     }
 
     /// A refresh whose storage read failed: the cached value if there is one.
-    fn serve_after_failed_load(
+    fn serve_after_failed_load<E: LoadFailure>(
         &self,
         key: &str,
-        error: StorageError,
+        error: E,
         stale: Option<Arc<Envelope>>,
-    ) -> Result<Lookup, StorageError> {
+    ) -> Result<Lookup, E> {
         let Some(entry) = stale else {
             return Err(error);
         };
@@ -521,12 +530,12 @@ impl ReadThrough {
     }
 
     /// A miss that lost the lock: poll briefly for the winner's value, then read storage.
-    async fn wait_for_winner(
+    async fn wait_for_winner<E: LoadFailure>(
         &self,
         key: &str,
         fresh_ttl: Duration,
-        load: impl Load,
-    ) -> Result<Lookup, StorageError> {
+        load: impl Load<E>,
+    ) -> Result<Lookup, E> {
         for _ in 0..self.config.miss_wait_polls {
             tokio::time::sleep(self.config.miss_wait).await;
             let get = Command::new("GET").arg(key);
@@ -548,16 +557,20 @@ impl ReadThrough {
     }
 
     /// Answers from storage without touching the cache.
-    async fn bypass(&self, fresh_ttl: Duration, load: impl Load) -> Result<Lookup, StorageError> {
+    async fn bypass<E: LoadFailure>(
+        &self,
+        fresh_ttl: Duration,
+        load: impl Load<E>,
+    ) -> Result<Lookup, E> {
         self.stats.record(CacheStatus::Bypass);
         self.load_uncached(fresh_ttl, load).await
     }
 
-    async fn load_uncached(
+    async fn load_uncached<E: LoadFailure>(
         &self,
         fresh_ttl: Duration,
-        load: impl Load,
-    ) -> Result<Lookup, StorageError> {
+        load: impl Load<E>,
+    ) -> Result<Lookup, E> {
         let started = Instant::now();
         let body = load().await?;
         Ok(Lookup {

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cache::{CacheConfig, KeySpace, Lookup, ReadThrough};
+use crate::cache::{CacheConfig, KeySpace, LoadFailure, Lookup, ReadThrough};
 use crate::cache_status::CacheStatus;
 use crate::models::RecentData;
 use crate::storage::{StockStore, StorageError};
 use crate::symbol::Symbol;
+use crate::upstash::UpstashClient;
 
 /// A successful body and the metadata that becomes its headers.
 #[derive(Clone, Debug)]
@@ -41,6 +42,16 @@ impl From<StorageError> for ServiceError {
             StorageError::SymbolNotFound(symbol) => ServiceError::NotFound(symbol),
             other => ServiceError::Storage(other),
         }
+    }
+}
+
+impl LoadFailure for StorageError {
+    fn is_not_found(&self) -> bool {
+        StorageError::is_not_found(self)
+    }
+
+    fn kind(&self) -> &'static str {
+        StorageError::kind(self)
     }
 }
 
@@ -107,12 +118,23 @@ pub struct StockDataService {
 }
 
 impl StockDataService {
-    /// A service over `store`; `cache` is `None` when caching is off.
-    pub fn new(
+    /// The one wiring of a container's service graph, used by the
+    /// functions ([`crate::runtime::build_service`]), the tests and the
+    /// bench: `store`, and, given a client, the read-through cache over it,
+    /// which shares the store's data generation (see [`crate::generation`]).
+    /// `None` turns caching off.
+    pub fn wire(
         store: Arc<StockStore>,
-        cache: Option<Arc<ReadThrough>>,
+        client: Option<UpstashClient>,
         policy: CacheConfig,
     ) -> Self {
+        let cache = client.map(|client| {
+            Arc::new(ReadThrough::new(
+                client,
+                policy.clone(),
+                store.generation().clone(),
+            ))
+        });
         StockDataService {
             store,
             cache,

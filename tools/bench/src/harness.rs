@@ -137,23 +137,18 @@ impl Env {
             timeout,
         })
         .expect("Upstash client");
-        let cache = Arc::new(ReadThrough::new(
-            client.clone(),
-            config.clone(),
-            store.generation().clone(),
-        ));
         Node {
-            service: StockDataService::new(store.clone(), Some(cache), config.clone()),
+            service: StockDataService::wire(store.clone(), Some(client.clone()), config.clone()),
             client: Some(client),
             store,
         }
     }
 
-    /// A container with the cache off (`StockDataService::new(store, None, ..)`).
+    /// A container with the cache off (`StockDataService::wire(store, None, ..)`).
     pub fn container_without_cache(&self, config: &CacheConfig) -> Node {
         let store = self.store();
         Node {
-            service: StockDataService::new(store.clone(), None, config.clone()),
+            service: StockDataService::wire(store.clone(), None, config.clone()),
             client: None,
             store,
         }

@@ -394,7 +394,7 @@ fn on_vs_off_report(opts: &Options, requests: usize, on: &Pass, off: &Pass) -> S
     let s_on = Summary::of(&latencies(&on.out));
     let s_off = Summary::of(&latencies(&off.out));
     let mut md = format!(
-        "## on-vs-off\n\nThe same {} Zipf requests over {} containers, cache on (after a warm-up pass) vs `StockDataService::new(store, None, ..)` (manifest already in memory). Simulated storage latency {} ms per GET.\n\n",
+        "## on-vs-off\n\nThe same {} Zipf requests over {} containers, cache on (after a warm-up pass) vs `StockDataService::wire(store, None, ..)` (manifest already in memory). Simulated storage latency {} ms per GET.\n\n",
         requests, opts.containers, opts.storage_latency_ms
     );
     let headers = [
