@@ -1,11 +1,11 @@
 //! Upstash pay-as-you-go pricing arithmetic.
 
 /// Upstash pay-as-you-go: $0.20 per 100,000 commands.
-pub const USD_PER_100K_COMMANDS: f64 = 0.20;
+pub(crate) const USD_PER_100K_COMMANDS: f64 = 0.20;
 
 /// Dollars per one million API requests when each request costs
 /// `commands_per_request` Redis commands on average.
-pub fn usd_per_million_requests(commands_per_request: f64) -> f64 {
+pub(crate) fn usd_per_million_requests(commands_per_request: f64) -> f64 {
     commands_per_request * 1_000_000.0 / 100_000.0 * USD_PER_100K_COMMANDS
 }
 

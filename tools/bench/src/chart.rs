@@ -17,7 +17,7 @@ const COLORS: [RGBColor; 6] = [
 ];
 
 /// At most `max` (x, y) points of the empirical CDF of `sorted` (ms, fraction).
-pub fn cdf_points(sorted_us: &[f64], max: usize) -> Vec<(f64, f64)> {
+pub(crate) fn cdf_points(sorted_us: &[f64], max: usize) -> Vec<(f64, f64)> {
     let n = sorted_us.len();
     if n == 0 {
         return Vec::new();
@@ -34,7 +34,7 @@ pub fn cdf_points(sorted_us: &[f64], max: usize) -> Vec<(f64, f64)> {
 }
 
 /// Draws `series` into an SVG file at `path`.
-pub fn draw(path: &Path, series: &Series, subtitle: &str) -> Result<(), String> {
+pub(crate) fn draw(path: &Path, series: &Series, subtitle: &str) -> Result<(), String> {
     let curves: Vec<(String, Vec<(f64, f64)>)> = series
         .series
         .iter()

@@ -28,14 +28,14 @@ use upstash_local::{ServeOptions, ServerHandle};
 use crate::zipf::{Rng, Zipf};
 
 /// The token of the in-process upstash-local.
-pub const TOKEN: &str = "bench-token-7c1e0a";
+pub(crate) const TOKEN: &str = "bench-token-7c1e0a";
 /// Symbols that lead the popularity ranking.
-pub const POPULAR: [&str; 5] = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG"];
+pub(crate) const POPULAR: [&str; 5] = ["AAPL", "MSFT", "NVDA", "AMZN", "GOOG"];
 /// Last calendar day of the synthetic data.
-pub const LAST_DAY: (i32, u32, u32) = (2025, 12, 31);
+pub(crate) const LAST_DAY: (i32, u32, u32) = (2025, 12, 31);
 
 /// Shared state of one bench run.
-pub struct Env {
+pub(crate) struct Env {
     /// The upstash-local server.
     pub server: ServerHandle,
     /// The data set behind simulated latency.
@@ -53,7 +53,7 @@ pub struct Env {
 
 impl Env {
     /// Starts upstash-local and writes `symbols` synthetic symbols (2 years of weekday bars).
-    pub async fn start(
+    pub(crate) async fn start(
         redis_url: &str,
         symbols: usize,
         storage_latency: Duration,
@@ -98,13 +98,13 @@ impl Env {
     }
 
     /// A fresh key prefix under the run's prefix, e.g. `bench:PID:TIME:3-zipf:`.
-    pub fn fresh_prefix(&self, what: &str) -> String {
+    pub(crate) fn fresh_prefix(&self, what: &str) -> String {
         let n = self.seq.fetch_add(1, Ordering::Relaxed);
         format!("{}{n}-{what}:", self.prefix)
     }
 
     /// A new storage reader (each container has its own, like Lambda).
-    pub fn store(&self) -> Arc<StockStore> {
+    pub(crate) fn store(&self) -> Arc<StockStore> {
         Arc::new(StockStore::new(
             self.location.clone(),
             StoreOptions::default(),
@@ -112,7 +112,7 @@ impl Env {
     }
 
     /// The production cache policy with keys under `prefix`.
-    pub fn production_config(prefix: &str) -> CacheConfig {
+    pub(crate) fn production_config(prefix: &str) -> CacheConfig {
         CacheConfig {
             key_prefix: prefix.to_string(),
             ..CacheConfig::default()
@@ -120,7 +120,7 @@ impl Env {
     }
 
     /// A container with its own Upstash client, L1, breaker and storage reader.
-    pub fn container(&self, config: &CacheConfig) -> Node {
+    pub(crate) fn container(&self, config: &CacheConfig) -> Node {
         self.container_at(
             &self.server.url(),
             Duration::from_millis(shared::upstash::DEFAULT_TIMEOUT_MS),
@@ -129,7 +129,7 @@ impl Env {
     }
 
     /// A container talking to `url` with client timeout `timeout`.
-    pub fn container_at(&self, url: &str, timeout: Duration, config: &CacheConfig) -> Node {
+    pub(crate) fn container_at(&self, url: &str, timeout: Duration, config: &CacheConfig) -> Node {
         let store = self.store();
         let client = UpstashClient::new(&UpstashConfig {
             url: url.to_string(),
@@ -145,7 +145,7 @@ impl Env {
     }
 
     /// A container with the cache off (`StockDataService::wire(store, None, ..)`).
-    pub fn container_without_cache(&self, config: &CacheConfig) -> Node {
+    pub(crate) fn container_without_cache(&self, config: &CacheConfig) -> Node {
         let store = self.store();
         Node {
             service: StockDataService::wire(store.clone(), None, config.clone()),
@@ -155,12 +155,12 @@ impl Env {
     }
 
     /// `k` containers with `config`.
-    pub fn containers(&self, k: usize, config: &CacheConfig) -> Vec<Arc<Node>> {
+    pub(crate) fn containers(&self, k: usize, config: &CacheConfig) -> Vec<Arc<Node>> {
         (0..k).map(|_| Arc::new(self.container(config))).collect()
     }
 
     /// The lambda_http request of `job` as API Gateway HTTP API delivers it.
-    pub fn request(&self, job: Job) -> Request {
+    pub(crate) fn request(&self, job: Job) -> Request {
         let symbol = self.symbols[job.symbol].as_str();
         match job.endpoint {
             Endpoint::Latest => Req::get(
@@ -183,7 +183,7 @@ impl Env {
     }
 
     /// A progress bar of `len` steps (hidden unless stdout is a terminal).
-    pub fn bar(&self, len: u64, what: &str) -> ProgressBar {
+    pub(crate) fn bar(&self, len: u64, what: &str) -> ProgressBar {
         if !self.progress {
             return ProgressBar::hidden();
         }
@@ -198,7 +198,7 @@ impl Env {
     }
 
     /// Deletes every key of this run (SCAN MATCH prefix* + UNLINK). Returns the count.
-    pub async fn cleanup(&self) -> Result<u64, String> {
+    pub(crate) async fn cleanup(&self) -> Result<u64, String> {
         let client = redis::Client::open(self.redis_url.as_str()).map_err(|e| e.to_string())?;
         let mut conn = client
             .get_multiplexed_async_connection()
@@ -235,7 +235,7 @@ impl Env {
 }
 
 /// `POPULAR` then `SYN0001`, `SYN0002`, … up to `n` symbols in all.
-pub fn symbol_names(n: usize) -> Vec<String> {
+pub(crate) fn symbol_names(n: usize) -> Vec<String> {
     let mut names: Vec<String> = POPULAR.iter().take(n).map(|s| s.to_string()).collect();
     let mut i = 1;
     while names.len() < n {
@@ -246,7 +246,10 @@ pub fn symbol_names(n: usize) -> Vec<String> {
 }
 
 /// Writes two years of weekday bars per symbol and the manifest.
-pub async fn write_dataset(location: &StorageLocation, names: &[String]) -> Result<(), String> {
+pub(crate) async fn write_dataset(
+    location: &StorageLocation,
+    names: &[String],
+) -> Result<(), String> {
     let writer = DatasetWriter::new(location.clone());
     let end = NaiveDate::from_ymd_opt(LAST_DAY.0, LAST_DAY.1, LAST_DAY.2).expect("date");
     let start = NaiveDate::from_ymd_opt(LAST_DAY.0 - 1, 1, 1).expect("date");
@@ -276,7 +279,7 @@ pub async fn write_dataset(location: &StorageLocation, names: &[String]) -> Resu
 }
 
 /// One simulated Lambda container.
-pub struct Node {
+pub(crate) struct Node {
     /// The service its handlers use.
     pub service: StockDataService,
     /// Its Upstash client (None when the cache is off).
@@ -287,7 +290,7 @@ pub struct Node {
 
 impl Node {
     /// Runs the handler of `endpoint`.
-    pub async fn handle(&self, endpoint: Endpoint, request: Request) -> Response<Body> {
+    pub(crate) async fn handle(&self, endpoint: Endpoint, request: Request) -> Response<Body> {
         match endpoint {
             Endpoint::Latest => handlers::latest_price(&self.service, request).await,
             Endpoint::Recent(_) => handlers::recent_data(&self.service, request).await,
@@ -296,12 +299,12 @@ impl Node {
     }
 
     /// Its read-through cache, if on.
-    pub fn cache(&self) -> Option<&Arc<ReadThrough>> {
+    pub(crate) fn cache(&self) -> Option<&Arc<ReadThrough>> {
         self.service.cache()
     }
 
     /// True when its breaker is open.
-    pub fn breaker_open(&self) -> bool {
+    pub(crate) fn breaker_open(&self) -> bool {
         self.cache()
             .is_some_and(|c| c.breaker_state() == BreakerState::Open)
     }
@@ -309,7 +312,7 @@ impl Node {
 
 /// Totals over a set of containers.
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     /// REST requests sent by the clients.
     pub rest_requests: u64,
     /// Object reads issued by the stores.
@@ -320,7 +323,7 @@ pub struct Counters {
 
 impl Counters {
     /// A snapshot of `nodes` and the server.
-    pub fn snapshot(env: &Env, nodes: &[Arc<Node>]) -> Counters {
+    pub(crate) fn snapshot(env: &Env, nodes: &[Arc<Node>]) -> Counters {
         Counters {
             rest_requests: nodes
                 .iter()
@@ -333,7 +336,7 @@ impl Counters {
     }
 
     /// `self − before`.
-    pub fn since(self, before: Counters) -> Counters {
+    pub(crate) fn since(self, before: Counters) -> Counters {
         Counters {
             rest_requests: self.rest_requests - before.rest_requests,
             storage_reads: self.storage_reads - before.storage_reads,
@@ -344,7 +347,7 @@ impl Counters {
 
 /// An API endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Endpoint {
+pub(crate) enum Endpoint {
     /// `GET /v1/stocks/{symbol}/latest`.
     Latest,
     /// `GET /v1/stocks/{symbol}/recent?days=N`.
@@ -355,7 +358,7 @@ pub enum Endpoint {
 
 /// One request of a workload: an endpoint and a symbol rank.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Job {
+pub(crate) struct Job {
     /// The endpoint.
     pub endpoint: Endpoint,
     /// Index into [`Env::symbols`].
@@ -364,7 +367,7 @@ pub struct Job {
 
 /// `n` requests with Zipf(`s`) symbol popularity over `symbols` ranks:
 /// latest 60%, recent 30% (days uniform in 1..=365), info 10%.
-pub fn zipf_jobs(n: usize, symbols: usize, s: f64, seed: u64) -> Vec<Job> {
+pub(crate) fn zipf_jobs(n: usize, symbols: usize, s: f64, seed: u64) -> Vec<Job> {
     let zipf = Zipf::new(symbols, s);
     let mut rng = Rng::new(seed);
     (0..n)
@@ -385,7 +388,7 @@ pub fn zipf_jobs(n: usize, symbols: usize, s: f64, seed: u64) -> Vec<Job> {
 
 /// What happened to one request.
 #[derive(Clone, Debug)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     /// The request.
     pub job: Job,
     /// Time spent in the handler.
@@ -402,18 +405,18 @@ pub struct Outcome {
 
 impl Outcome {
     /// Served from the cache (L1, HIT or STALE).
-    pub fn is_hit(&self) -> bool {
+    pub(crate) fn is_hit(&self) -> bool {
         matches!(self.cache.as_str(), "L1" | "HIT" | "STALE")
     }
 
     /// A 2xx answer.
-    pub fn is_ok(&self) -> bool {
+    pub(crate) fn is_ok(&self) -> bool {
         (200..300).contains(&self.status)
     }
 }
 
 /// The `x-cache` header of `response`.
-pub fn cache_header(response: &Response<Body>) -> String {
+pub(crate) fn cache_header(response: &Response<Body>) -> String {
     response
         .headers()
         .get("x-cache")
@@ -425,7 +428,7 @@ pub fn cache_header(response: &Response<Body>) -> String {
 /// Every job of `jobs` arrives at once; each container takes the next
 /// queued request whenever it is free (one at a time, like Lambda).
 /// Returns the outcomes and the wall time.
-pub async fn run_all(
+pub(crate) async fn run_all(
     env: &Env,
     nodes: &[Arc<Node>],
     jobs: &[Job],
@@ -472,12 +475,12 @@ pub async fn run_all(
 }
 
 /// Latencies of `outcomes`.
-pub fn latencies(outcomes: &[Outcome]) -> Vec<Duration> {
+pub(crate) fn latencies(outcomes: &[Outcome]) -> Vec<Duration> {
     outcomes.iter().map(|o| o.latency).collect()
 }
 
 /// Fraction of `outcomes` served from the cache.
-pub fn hit_rate(outcomes: &[Outcome]) -> f64 {
+pub(crate) fn hit_rate(outcomes: &[Outcome]) -> f64 {
     if outcomes.is_empty() {
         return f64::NAN;
     }
@@ -485,7 +488,7 @@ pub fn hit_rate(outcomes: &[Outcome]) -> f64 {
 }
 
 /// Count of each `x-cache` value.
-pub fn statuses(outcomes: &[Outcome]) -> BTreeMap<String, u64> {
+pub(crate) fn statuses(outcomes: &[Outcome]) -> BTreeMap<String, u64> {
     let mut map = BTreeMap::new();
     for o in outcomes {
         let key = if o.cache.is_empty() {
@@ -499,7 +502,7 @@ pub fn statuses(outcomes: &[Outcome]) -> BTreeMap<String, u64> {
 }
 
 /// `L1 120, HIT 300, MISS 5` for a table cell.
-pub fn fmt_statuses(map: &BTreeMap<String, u64>) -> String {
+pub(crate) fn fmt_statuses(map: &BTreeMap<String, u64>) -> String {
     map.iter()
         .map(|(k, v)| format!("{k} {v}"))
         .collect::<Vec<_>>()

@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 /// The result of one scenario.
-pub struct Section {
+pub(crate) struct Section {
     /// Scenario name (`zipf`, …).
     pub name: &'static str,
     /// Markdown (heading, tables, notes).
@@ -16,14 +16,14 @@ pub struct Section {
 
 /// Latency series for the chart.
 #[derive(Default)]
-pub struct Series {
+pub(crate) struct Series {
     /// (label, samples).
     pub series: Vec<(String, Vec<Duration>)>,
 }
 
 impl Series {
     /// Adds a series.
-    pub fn add(&mut self, label: &str, samples: Vec<Duration>) {
+    pub(crate) fn add(&mut self, label: &str, samples: Vec<Duration>) {
         if !samples.is_empty() {
             self.series.push((label.to_string(), samples));
         }
@@ -31,7 +31,7 @@ impl Series {
 }
 
 /// A Markdown table.
-pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut out = String::new();
     out.push_str(&format!("| {} |\n", headers.join(" | ")));
     out.push_str(&format!(
@@ -49,7 +49,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// `met` or `**NOT met**`.
-pub fn verdict(ok: bool) -> &'static str {
+pub(crate) fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "**NOT met**" }
 }
 

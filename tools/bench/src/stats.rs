@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 /// The `p`-th percentile (0..=100) of `sorted` by the nearest-rank method:
 /// the smallest sample such that at least `p`% of the samples are ≤ it.
 /// `None` for no samples.
-pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
     }
@@ -17,12 +17,12 @@ pub fn percentile(sorted: &[f64], p: f64) -> Option<f64> {
 }
 
 /// Microseconds of `d` as a float.
-pub fn micros(d: Duration) -> f64 {
+pub(crate) fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
 /// Sorted microsecond values of `samples`.
-pub fn sorted_micros(samples: &[Duration]) -> Vec<f64> {
+pub(crate) fn sorted_micros(samples: &[Duration]) -> Vec<f64> {
     let mut v: Vec<f64> = samples.iter().map(|d| micros(*d)).collect();
     v.sort_by(f64::total_cmp);
     v
@@ -30,7 +30,7 @@ pub fn sorted_micros(samples: &[Duration]) -> Vec<f64> {
 
 /// Count, mean and percentiles of a set of latencies, in microseconds.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct Summary {
+pub(crate) struct Summary {
     /// Number of samples.
     pub n: usize,
     /// Arithmetic mean.
@@ -49,13 +49,13 @@ pub struct Summary {
 
 impl Summary {
     /// The summary of `samples` (all zero when empty).
-    pub fn of(samples: &[Duration]) -> Summary {
+    pub(crate) fn of(samples: &[Duration]) -> Summary {
         let sorted = sorted_micros(samples);
         Summary::of_sorted(&sorted)
     }
 
     /// The summary of sorted microsecond values.
-    pub fn of_sorted(sorted: &[f64]) -> Summary {
+    pub(crate) fn of_sorted(sorted: &[f64]) -> Summary {
         if sorted.is_empty() {
             return Summary::default();
         }
@@ -72,7 +72,7 @@ impl Summary {
     }
 
     /// Every number, in microseconds.
-    pub fn to_json(self) -> Value {
+    pub(crate) fn to_json(self) -> Value {
         json!({
             "n": self.n,
             "mean_us": round3(self.mean),
@@ -86,17 +86,17 @@ impl Summary {
 }
 
 /// Rounds to 3 decimals (for JSON output).
-pub fn round3(x: f64) -> f64 {
+pub(crate) fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
 /// `a / b`, or NaN when `b` is zero.
-pub fn ratio(a: f64, b: f64) -> f64 {
+pub(crate) fn ratio(a: f64, b: f64) -> f64 {
     if b == 0.0 { f64::NAN } else { a / b }
 }
 
 /// A latency in microseconds for humans: `12.3 µs`, `4.56 ms`, `1.23 s`.
-pub fn fmt_us(us: f64) -> String {
+pub(crate) fn fmt_us(us: f64) -> String {
     if us.is_nan() {
         "–".into()
     } else if us < 1000.0 {
@@ -109,7 +109,7 @@ pub fn fmt_us(us: f64) -> String {
 }
 
 /// A fraction as a percentage with one decimal.
-pub fn fmt_pct(fraction: f64) -> String {
+pub(crate) fn fmt_pct(fraction: f64) -> String {
     if fraction.is_nan() {
         "–".into()
     } else {
@@ -118,7 +118,7 @@ pub fn fmt_pct(fraction: f64) -> String {
 }
 
 /// The median of `values` (the lower middle for even counts), `None` when empty.
-pub fn median<T: Copy + PartialOrd>(values: &[T]) -> Option<T> {
+pub(crate) fn median<T: Copy + PartialOrd>(values: &[T]) -> Option<T> {
     if values.is_empty() {
         return None;
     }

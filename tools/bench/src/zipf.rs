@@ -1,23 +1,23 @@
 //! A Zipf sampler (CDF + binary search) over the data tool's seeded PRNG.
 
 /// The seeded generator of the data tool (splitmix64), shared so both tools draw alike.
-pub use stockdata::synth::SplitMix64 as Rng;
+pub(crate) use stockdata::synth::SplitMix64 as Rng;
 
 /// Uniform integer in `low..=high` from `rng`.
-pub fn range_inclusive(rng: &mut Rng, low: u32, high: u32) -> u32 {
+pub(crate) fn range_inclusive(rng: &mut Rng, low: u32, high: u32) -> u32 {
     let span = u64::from(high - low) + 1;
     low + (rng.next_u64() % span) as u32
 }
 
 /// Zipf(s) over ranks `0..n`: P(rank k) ∝ 1 / (k + 1)^s.
 #[derive(Clone, Debug)]
-pub struct Zipf {
+pub(crate) struct Zipf {
     cdf: Vec<f64>,
 }
 
 impl Zipf {
     /// The distribution over `n ≥ 1` ranks with exponent `s ≥ 0`.
-    pub fn new(n: usize, s: f64) -> Self {
+    pub(crate) fn new(n: usize, s: f64) -> Self {
         assert!(n >= 1, "Zipf needs at least one rank");
         let mut cdf = Vec::with_capacity(n);
         let mut total = 0.0;
@@ -34,13 +34,13 @@ impl Zipf {
 
     /// Number of ranks.
     #[cfg_attr(not(test), allow(dead_code))]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.cdf.len()
     }
 
     /// Probability of rank `k` (0-based).
     #[cfg_attr(not(test), allow(dead_code))]
-    pub fn pmf(&self, k: usize) -> f64 {
+    pub(crate) fn pmf(&self, k: usize) -> f64 {
         match k {
             0 => self.cdf[0],
             _ => self.cdf[k] - self.cdf[k - 1],
@@ -48,7 +48,7 @@ impl Zipf {
     }
 
     /// A rank drawn with `rng`: the first rank whose cumulative probability exceeds `u`.
-    pub fn sample(&self, rng: &mut Rng) -> usize {
+    pub(crate) fn sample(&self, rng: &mut Rng) -> usize {
         let u = rng.next_f64();
         self.cdf
             .partition_point(|&c| c <= u)

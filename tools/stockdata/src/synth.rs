@@ -144,6 +144,10 @@ pub fn generate_bars(seed: u64, days: &[NaiveDate]) -> Vec<DailyBar> {
 /// The complete series of symbol number `index` (1-based) out of `count`.
 pub fn generate_series(seed: u64, index: usize, count: usize, days: &[NaiveDate]) -> SymbolSeries {
     let name = symbol_name(index, count);
+    #[allow(
+        clippy::expect_used,
+        reason = "SYN + at most 12 digits is a valid symbol (tested in symbol_names_are_valid_and_padded)"
+    )]
     let symbol = Symbol::parse(&name).expect("synthetic symbol names are valid");
     SymbolSeries {
         symbol,

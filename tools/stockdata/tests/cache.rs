@@ -2,6 +2,7 @@
 //! one REST request, through the same key definitions as the functions; an
 //! unreachable cache leaves the data written and exits with status 3.
 //! Real Redis through upstash-local, the real `stockdata` binary.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

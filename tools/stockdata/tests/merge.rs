@@ -5,6 +5,7 @@
 //!
 //! Each scenario starts from a copy of `sample-data/` and compares every
 //! stored object's bytes before and after.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

@@ -1,5 +1,6 @@
 //! Imports a small CSV into a temporary folder and reads it back through
 //! the API's own reader, `shared::storage::StockStore`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use std::path::Path;
 use std::process::Command;

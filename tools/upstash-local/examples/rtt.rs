@@ -6,6 +6,7 @@
 //! ```
 //! Prints the median and p99 of N (default 2000) sequential GETs of a value
 //! of VALUE_BYTES (default 64) bytes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

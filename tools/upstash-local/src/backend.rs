@@ -12,7 +12,7 @@ use crate::request::Args;
 
 /// What went wrong talking to Redis.
 #[derive(Debug)]
-pub enum ExecError {
+pub(crate) enum ExecError {
     /// The transaction was discarded as a whole (HTTP 400).
     Discarded(String),
     /// Redis is unreachable or the connection broke (HTTP 500).
@@ -20,7 +20,7 @@ pub enum ExecError {
 }
 
 /// A pool of Redis connections; every command is counted.
-pub struct Backend {
+pub(crate) struct Backend {
     conns: Vec<ConnectionManager>,
     next: AtomicUsize,
     commands: Arc<AtomicU64>,
@@ -40,7 +40,7 @@ fn conn_error(e: &redis::RedisError) -> ExecError {
 
 impl Backend {
     /// Connects `size` (≥ 1) connections to `redis_url`.
-    pub async fn connect(
+    pub(crate) async fn connect(
         redis_url: &str,
         size: usize,
         commands: Arc<AtomicU64>,
@@ -67,7 +67,7 @@ impl Backend {
     }
 
     /// Runs one command; server errors come back as `Value::ServerError`.
-    pub async fn exec(&self, args: &Args) -> Result<Value, ExecError> {
+    pub(crate) async fn exec(&self, args: &Args) -> Result<Value, ExecError> {
         self.commands.fetch_add(1, Ordering::Relaxed);
         self.conn()
             .req_packed_command(&cmd(args))
@@ -76,7 +76,7 @@ impl Backend {
     }
 
     /// Runs commands as one non-atomic pipeline, replies in order.
-    pub async fn pipeline(&self, cmds: &[&Args]) -> Result<Vec<Value>, ExecError> {
+    pub(crate) async fn pipeline(&self, cmds: &[&Args]) -> Result<Vec<Value>, ExecError> {
         if cmds.is_empty() {
             return Ok(Vec::new());
         }
@@ -94,7 +94,7 @@ impl Backend {
 
     /// Runs commands inside MULTI/EXEC, written contiguously on one
     /// connection. A queueing error discards the whole transaction.
-    pub async fn transaction(&self, cmds: &[&Args]) -> Result<Vec<Value>, ExecError> {
+    pub(crate) async fn transaction(&self, cmds: &[&Args]) -> Result<Vec<Value>, ExecError> {
         let mut pipe = Pipeline::with_capacity(cmds.len() + 2);
         pipe.add_command(redis::cmd("MULTI"));
         for args in cmds {

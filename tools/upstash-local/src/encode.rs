@@ -6,7 +6,7 @@ use redis::Value;
 use serde_json::{Value as Json, json};
 
 /// Formats a Redis server error like Redis itself prints it: `CODE detail`.
-pub fn server_error_message(err: &redis::ServerError) -> String {
+pub(crate) fn server_error_message(err: &redis::ServerError) -> String {
     match err.details() {
         Some(detail) => format!("{} {}", err.code(), detail),
         None => err.code().to_owned(),
@@ -27,7 +27,7 @@ fn string(bytes: &[u8], base64: bool) -> Json {
 ///
 /// The status `OK` is never encoded; other statuses (`PONG`, `QUEUED`) are
 /// strings like any other. Errors nested in arrays become their message.
-pub fn to_json(value: &Value, base64: bool) -> Json {
+pub(crate) fn to_json(value: &Value, base64: bool) -> Json {
     match value {
         Value::Nil => Json::Null,
         Value::Int(i) => json!(i),
@@ -57,7 +57,7 @@ pub fn to_json(value: &Value, base64: bool) -> Json {
 }
 
 /// `{"result": X}` or, for a server error, `{"error": msg}` (never encoded).
-pub fn entry(value: &Value, base64: bool) -> Json {
+pub(crate) fn entry(value: &Value, base64: bool) -> Json {
     match value {
         Value::ServerError(e) => error_entry(&server_error_message(e)),
         other => json!({ "result": to_json(other, base64) }),
@@ -65,7 +65,7 @@ pub fn entry(value: &Value, base64: bool) -> Json {
 }
 
 /// `{"error": msg}`.
-pub fn error_entry(msg: &str) -> Json {
+pub(crate) fn error_entry(msg: &str) -> Json {
     json!({ "error": msg })
 }
 

@@ -85,7 +85,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Handles one HTTP request.
-pub async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Full<Bytes>> {
+pub(crate) async fn handle(req: Request<Incoming>, state: Arc<State>) -> Response<Full<Bytes>> {
     state.stats.requests.fetch_add(1, Ordering::Relaxed);
     let token = state.stats.next_sync_token();
     if let Some(v) = req.headers().get(SYNC_TOKEN) {

@@ -1,10 +1,10 @@
 //! Turning HTTP requests into Redis command argument lists.
 
 /// One Redis command as raw argument bytes (name first).
-pub type Args = Vec<Vec<u8>>;
+pub(crate) type Args = Vec<Vec<u8>>;
 
 /// Decodes `%XX` escapes; invalid escapes are kept literally.
-pub fn percent_decode(input: &str) -> Vec<u8> {
+pub(crate) fn percent_decode(input: &str) -> Vec<u8> {
     let bytes = input.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -33,7 +33,7 @@ fn hex(b: u8) -> Option<u8> {
 }
 
 /// Query parameters as decoded `(name, value)` pairs, `_token` included.
-pub fn query_pairs(query: Option<&str>) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
+pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
     query
         .unwrap_or("")
         .split('&')
@@ -46,7 +46,7 @@ pub fn query_pairs(query: Option<&str>) -> Vec<(Vec<u8>, Option<Vec<u8>>)> {
 }
 
 /// The `_token` query parameter, if present.
-pub fn query_token(pairs: &[(Vec<u8>, Option<Vec<u8>>)]) -> Option<&[u8]> {
+pub(crate) fn query_token(pairs: &[(Vec<u8>, Option<Vec<u8>>)]) -> Option<&[u8]> {
     pairs
         .iter()
         .find(|(k, _)| k == b"_token")
@@ -55,7 +55,7 @@ pub fn query_token(pairs: &[(Vec<u8>, Option<Vec<u8>>)]) -> Option<&[u8]> {
 
 /// A path-style command: `/set/k/v` + body (last path-ish argument) +
 /// query parameters (`?EX=100` → `EX 100`), `_token` excluded.
-pub fn path_command(
+pub(crate) fn path_command(
     path: &str,
     body: &[u8],
     query: &[(Vec<u8>, Option<Vec<u8>>)],
@@ -88,7 +88,7 @@ pub fn path_command(
 }
 
 /// Converts one JSON command (`["SET","k","v","EX",100]`) to arguments.
-pub fn json_command(value: &serde_json::Value) -> Result<Args, String> {
+pub(crate) fn json_command(value: &serde_json::Value) -> Result<Args, String> {
     let serde_json::Value::Array(items) = value else {
         return Err("ERR failed to parse command: expected a JSON array".into());
     };
@@ -107,7 +107,7 @@ pub fn json_command(value: &serde_json::Value) -> Result<Args, String> {
 }
 
 /// Parses a `POST /` body: one JSON command.
-pub fn body_command(body: &[u8]) -> Result<Args, String> {
+pub(crate) fn body_command(body: &[u8]) -> Result<Args, String> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("ERR failed to parse command: {e}"))?;
     json_command(&value)
@@ -115,7 +115,7 @@ pub fn body_command(body: &[u8]) -> Result<Args, String> {
 
 /// Parses a `/pipeline` or `/multi-exec` body: a JSON array of commands.
 /// Each command parses independently so one bad entry fails alone.
-pub fn body_commands(body: &[u8]) -> Result<Vec<Result<Args, String>>, String> {
+pub(crate) fn body_commands(body: &[u8]) -> Result<Vec<Result<Args, String>>, String> {
     let value: serde_json::Value = serde_json::from_slice(body)
         .map_err(|e| format!("ERR failed to parse pipeline request: {e}"))?;
     let serde_json::Value::Array(cmds) = value else {
@@ -164,7 +164,7 @@ const FORBIDDEN: &[&str] = &[
 ];
 
 /// Rejects commands upstash-local does not allow.
-pub fn check_allowed(args: &Args) -> Result<(), String> {
+pub(crate) fn check_allowed(args: &Args) -> Result<(), String> {
     let name = args.first().map(Vec::as_slice).unwrap_or_default();
     if FORBIDDEN
         .iter()

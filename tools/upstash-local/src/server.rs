@@ -15,7 +15,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use crate::backend::Backend;
 
 /// Upstash's default request size limit (10 MB).
-pub const DEFAULT_MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
 
 /// How to run the server.
 #[derive(Clone)]
@@ -102,11 +102,11 @@ pub(crate) struct Counters {
 }
 
 impl Counters {
-    pub fn next_sync_token(&self) -> u64 {
+    pub(crate) fn next_sync_token(&self) -> u64 {
         self.sync_token_seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    pub fn set_last_sync_token(&self, token: String) {
+    pub(crate) fn set_last_sync_token(&self, token: String) {
         *self
             .last_sync_token
             .lock()

@@ -361,7 +361,7 @@ struct Function {
 }
 
 /// 7. cold-start.
-pub async fn cold_start(env: &Env, opts: &Options) -> Section {
+pub(crate) async fn cold_start(env: &Env, opts: &Options) -> Section {
     let root = crate::workspace_root();
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)

@@ -88,7 +88,7 @@ impl Mode {
 }
 
 /// 6. cache-down.
-pub async fn cache_down(env: &Env, opts: &Options) -> Section {
+pub(crate) async fn cache_down(env: &Env, opts: &Options) -> Section {
     let proxy = FaultProxy::start(env.server.addr()).await;
     let timeout = Duration::from_millis(shared::upstash::DEFAULT_TIMEOUT_MS);
     let mut modes = Vec::new();

@@ -55,7 +55,7 @@ struct Run {
 }
 
 /// Runs the scenario for the production L1 and for L1 off.
-pub async fn freshness(env: &Env, _opts: &Options) -> Section {
+pub(crate) async fn freshness(env: &Env, _opts: &Options) -> Section {
     let mut runs = Vec::new();
     for (round, l1) in [Duration::from_secs(5), Duration::ZERO]
         .into_iter()

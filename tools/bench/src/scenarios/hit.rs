@@ -28,7 +28,7 @@ struct Samples {
 }
 
 /// 4. hit-overhead.
-pub async fn hit_overhead(env: &Env, opts: &Options, series: &mut Series) -> Section {
+pub(crate) async fn hit_overhead(env: &Env, opts: &Options, series: &mut Series) -> Section {
     let prefix = env.fresh_prefix("hit");
     let job = Job {
         endpoint: Endpoint::Latest,

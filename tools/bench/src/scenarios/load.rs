@@ -89,7 +89,7 @@ async fn two_passes(
 }
 
 /// 1. seed-load: rounds × popular symbols of latest price, all at once, cold then warm.
-pub async fn seed_load(env: &Env, opts: &Options) -> Section {
+pub(crate) async fn seed_load(env: &Env, opts: &Options) -> Section {
     let config = Env::production_config(&env.fresh_prefix("seed"));
     let nodes = env.containers(opts.containers, &config);
     let popular = opts.seed_symbols.min(env.symbols.len());
@@ -154,7 +154,7 @@ fn seed_load_report(
 }
 
 /// 2. zipf: hit rate and cost per request after a warm-up pass.
-pub async fn zipf(env: &Env, opts: &Options, series: &mut Series) -> Section {
+pub(crate) async fn zipf(env: &Env, opts: &Options, series: &mut Series) -> Section {
     let config = Env::production_config(&env.fresh_prefix("zipf"));
     let nodes = env.containers(opts.containers, &config);
     let n_symbols = opts.zipf_symbols.min(env.symbols.len());
@@ -325,7 +325,7 @@ fn hit_rate_by_endpoint(out: &[Outcome]) -> Vec<(&'static str, f64)> {
 }
 
 /// 3. on-vs-off: the same Zipf workload with the cache on (warm) and off.
-pub async fn on_vs_off(env: &Env, opts: &Options, series: &mut Series) -> Section {
+pub(crate) async fn on_vs_off(env: &Env, opts: &Options, series: &mut Series) -> Section {
     let config = Env::production_config(&env.fresh_prefix("onoff"));
     let n_symbols = opts.zipf_symbols.min(env.symbols.len());
     let warmup = zipf_jobs(opts.onoff_requests, n_symbols, opts.zipf_s, opts.seed + 10);

@@ -1,14 +1,14 @@
 //! The scenarios, each returning a [`crate::report::Section`].
 
-pub mod cold_start;
-pub mod down;
-pub mod freshness;
-pub mod hit;
-pub mod load;
-pub mod stampede;
+pub(crate) mod cold_start;
+pub(crate) mod down;
+pub(crate) mod freshness;
+pub(crate) mod hit;
+pub(crate) mod load;
+pub(crate) mod stampede;
 
 /// Every scenario, in run order.
-pub const ALL: [&str; 8] = [
+pub(crate) const ALL: [&str; 8] = [
     "seed-load",
     "zipf",
     "on-vs-off",

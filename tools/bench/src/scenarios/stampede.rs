@@ -86,7 +86,7 @@ struct Storms {
 }
 
 /// 5. stampede.
-pub async fn stampede(env: &Env, opts: &Options) -> Section {
+pub(crate) async fn stampede(env: &Env, opts: &Options) -> Section {
     let prefix = env.fresh_prefix("stampede");
     let mut config = Env::production_config(&prefix);
     let fresh = Duration::from_secs(1);
