@@ -88,44 +88,34 @@ impl StorageLocation {
                 bucket: None,
                 local_root: None,
             }),
-            "gs" => {
-                let bucket = bucket_of(&url)?;
-                crate::tls::install_crypto_provider();
-                let store = object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                    .with_bucket_name(bucket)
-                    .build()
-                    .map_err(|source| LocationError::Backend {
-                        backend: Backend::Gcs,
-                        source,
-                    })?;
-                Ok(StorageLocation {
-                    backend: Backend::Gcs,
-                    store: Arc::new(store),
-                    prefix: url_prefix(&url)?,
-                    bucket: Some(bucket.to_string()),
-                    local_root: None,
-                })
-            }
-            "s3" => {
-                let bucket = bucket_of(&url)?;
-                crate::tls::install_crypto_provider();
-                let store = object_store::aws::AmazonS3Builder::from_env()
-                    .with_bucket_name(bucket)
-                    .build()
-                    .map_err(|source| LocationError::Backend {
-                        backend: Backend::S3,
-                        source,
-                    })?;
-                Ok(StorageLocation {
-                    backend: Backend::S3,
-                    store: Arc::new(store),
-                    prefix: url_prefix(&url)?,
-                    bucket: Some(bucket.to_string()),
-                    local_root: None,
-                })
-            }
+            "gs" => Self::cloud(&url, Backend::Gcs),
+            "s3" => Self::cloud(&url, Backend::S3),
             other => Err(LocationError::UnsupportedScheme(other.to_string())),
         }
+    }
+
+    /// A `gs://` or `s3://` location; credentials and endpoints come from
+    /// the backend's usual environment variables.
+    fn cloud(url: &Url, backend: Backend) -> Result<Self, LocationError> {
+        let bucket = bucket_of(url)?;
+        crate::tls::install_crypto_provider();
+        let built: Result<Arc<dyn ObjectStore>, object_store::Error> = match backend {
+            Backend::Gcs => object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .map(|store| Arc::new(store) as Arc<dyn ObjectStore>),
+            _ => object_store::aws::AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .build()
+                .map(|store| Arc::new(store) as Arc<dyn ObjectStore>),
+        };
+        Ok(StorageLocation {
+            backend,
+            store: built.map_err(|source| LocationError::Backend { backend, source })?,
+            prefix: url_prefix(url)?,
+            bucket: Some(bucket.to_string()),
+            local_root: None,
+        })
     }
 
     /// A location over an existing store (tests share one `InMemory` this way).
