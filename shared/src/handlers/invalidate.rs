@@ -3,13 +3,12 @@
 //! direct invocations) and `POST /v1/cache/invalidate` (admin token) with
 //! `{"symbols":[…]}` and/or `{"objects":[…]}` for pipelines elsewhere.
 
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::CACHE_INVALIDATE;
-use super::manage::{answer, body_json, cache_failed, enabled, is_http_event};
+use super::manage::{Caller, answer, body_json, cache_failed, enabled};
 use super::match_route;
 use crate::admin::AdminConfig;
 use crate::cache::Invalidation;
@@ -37,16 +36,9 @@ pub async fn cache_invalidate(
     admin: &AdminConfig,
     request: Request,
 ) -> Response<Body> {
-    let pass_through = matches!(
-        request.request_context_ref(),
-        Some(RequestContext::PassThrough)
-    );
-    let direct = pass_through && !is_http_event(request.body());
+    let caller = Caller::of(&request);
     answer(async {
-        if pass_through && !direct {
-            return Err(ApiError::unauthorized());
-        }
-        if direct {
+        if !caller.is_http()? {
             return from_event(service, &body_json(request.body())).await;
         }
         match_route(&[CACHE_INVALIDATE], &request)?;

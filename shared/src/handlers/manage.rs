@@ -84,19 +84,9 @@ pub async fn cache_warm(
     warm: &WarmConfig,
     request: Request,
 ) -> Response<Body> {
-    let pass_through = matches!(
-        request.request_context_ref(),
-        Some(RequestContext::PassThrough)
-    );
-    // lambda_http falls back to a pass-through request when it cannot parse
-    // an HTTP event (e.g. a control character in a header value): such an
-    // event is an HTTP request and must never skip the token check.
-    let direct = pass_through && !is_http_event(request.body());
+    let caller = Caller::of(&request);
     answer(async {
-        if pass_through && !direct {
-            return Err(ApiError::unauthorized());
-        }
-        if !direct {
+        if caller.is_http()? {
             match_route(&[CACHE_WARM], &request)?;
             admin.authorize(&request)?;
         }
@@ -110,6 +100,46 @@ pub async fn cache_warm(
     .await
 }
 
+/// Who sent a request to a function that also takes direct invocations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Caller {
+    /// An HTTP request (API Gateway, Function URL, cargo lambda watch).
+    Http,
+    /// A direct invocation (EventBridge, S3, `aws lambda invoke`): only
+    /// principals allowed to invoke the function (IAM) can send one, so it
+    /// needs no token.
+    Direct,
+    /// An HTTP event lambda_http could not parse (e.g. a control character
+    /// in a header) and passed through: an HTTP request that must never
+    /// skip the token check.
+    UnparsedHttp,
+}
+
+impl Caller {
+    /// Classifies `request`.
+    pub(super) fn of(request: &Request) -> Self {
+        let pass_through = matches!(
+            request.request_context_ref(),
+            Some(RequestContext::PassThrough)
+        );
+        match (pass_through, pass_through && is_http_event(request.body())) {
+            (false, _) => Caller::Http,
+            (true, false) => Caller::Direct,
+            (true, true) => Caller::UnparsedHttp,
+        }
+    }
+
+    /// True for HTTP (route and token checks follow), false for a direct
+    /// invocation; 401 for an unparsed HTTP event.
+    pub(super) fn is_http(self) -> Result<bool, ApiError> {
+        match self {
+            Caller::Http => Ok(true),
+            Caller::Direct => Ok(false),
+            Caller::UnparsedHttp => Err(ApiError::unauthorized()),
+        }
+    }
+}
+
 /// A request body as JSON (`null` when empty or not JSON).
 pub(super) fn body_json(body: &Body) -> serde_json::Value {
     match body {
@@ -120,7 +150,7 @@ pub(super) fn body_json(body: &Body) -> serde_json::Value {
 }
 
 /// True when a pass-through body is an API Gateway / Function URL event.
-pub(super) fn is_http_event(body: &Body) -> bool {
+fn is_http_event(body: &Body) -> bool {
     let value = body_json(body);
     [
         "requestContext",

@@ -8,7 +8,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
 use std::path::{Path as FsPath, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -26,8 +25,6 @@ use stockdata::csv_import::{self, MergeSummary, Metadata, parse_csv};
 /// The delta of the reported scenario: one new day for AAPL.
 const ONE_ROW: &str = "Ticker,Date,Open,High,Low,Close,Volume\n\
 AAPL,2013-03-04,427.8,428.2,419.0,420.05,20910000\n";
-
-const DEFAULT_MOTO_ENDPOINT: &str = "http://127.0.0.1:5057";
 
 fn sample_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../sample-data")
@@ -198,58 +195,13 @@ impl JoinPath for Path {
     }
 }
 
-fn moto_endpoint() -> String {
-    std::env::var("MOTO_ENDPOINT")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .unwrap_or_else(|| DEFAULT_MOTO_ENDPOINT.into())
-}
-
-/// An empty bucket on moto, or `None` (with a message) when moto is absent.
+/// An empty bucket on moto (the integration tests' S3 backend), or `None`
+/// (with a message) when moto is absent.
 async fn s3(test: &str) -> Option<StorageLocation> {
-    let endpoint = moto_endpoint();
-    let addr = endpoint
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let Ok(mut stream) =
-        std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_millis(500))
-    else {
-        eprintln!(
-            "SKIPPED s3 backend for {test}: no S3 emulator at {endpoint}. \
-             Run `. scripts/lib.sh; ensure_moto` (or `moto_server -H 127.0.0.1 -p 5057`)."
-        );
-        return None;
-    };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let bucket = format!("merge-{}-{nanos}", test.replace('_', "-"));
-    let bucket: String = bucket.chars().take(60).collect();
-    let bucket = bucket.trim_end_matches('-').to_string();
-    write!(
-        stream,
-        "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    assert!(
-        answer.starts_with("HTTP/1.1 200"),
-        "moto CreateBucket: {answer}"
-    );
-    shared::tls::install_crypto_provider();
-    let store = object_store::aws::AmazonS3Builder::new()
-        .with_endpoint(&endpoint)
-        .with_allow_http(true)
-        .with_bucket_name(&bucket)
-        .with_region("us-east-1")
-        .with_access_key_id("testing")
-        .with_secret_access_key("testing")
-        .build()
-        .unwrap();
-    Some(StorageLocation::from_store(Arc::new(store), "data/v1").unwrap())
+    let store =
+        integration_tests::backends::empty(integration_tests::backends::BackendKind::S3, test)
+            .await?;
+    Some(store.location.clone())
 }
 
 /// Every object (path relative to the prefix → bytes), without the lock file.
