@@ -9,7 +9,7 @@ use lambda_http::{Body, Request, RequestExt, Response, service_fn};
 use crate::admin::{AdminConfig, WarmConfig};
 use crate::config::{Config, ConfigError};
 use crate::error_chain::Chain;
-use crate::metrics::Invocation;
+use crate::metrics::{ColdStart, Invocation};
 use crate::service::StockDataService;
 use crate::storage::{LocationError, StockStore, StorageLocation};
 use crate::upstash::{UpstashClient, UpstashError};
@@ -129,8 +129,9 @@ where
     Fut: Future<Output = Response<Body>> + Send + 'a,
 {
     let handler = &handler;
+    let cold_start = &ColdStart::default();
     lambda_http::run(service_fn(move |request: Request| async move {
-        let invocation = Invocation::begin(&app.service);
+        let invocation = Invocation::begin(&app.service, cold_start.take());
         let direct = matches!(
             request.request_context_ref(),
             Some(RequestContext::PassThrough)

@@ -517,29 +517,66 @@ async fn management_without_a_cache() {
     );
 }
 
-/// The EMF line of one `latest-price` invocation of AAPL on `c`, as JSON.
-async fn emf_line_of_a_read(c: &Container) -> Value {
-    let invocation = shared::metrics::Invocation::begin(&c.service);
+/// The EMF line of one `latest-price` invocation of AAPL on `c`, as JSON;
+/// `cold` is the container's cold-start flag.
+async fn emf_line_of_a_read(c: &Container, cold: &shared::metrics::ColdStart) -> Value {
+    let invocation = shared::metrics::Invocation::begin(&c.service, cold.take());
     let response = latest(c, "AAPL").await;
+    assert_eq!(response.status(), 200);
     serde_json::from_str(&invocation.emf_line(&c.service, "StockApi", "latest-price", &response))
         .unwrap()
+}
+
+/// Every metric the EMF directive declares, in order, each present as a number.
+fn declared_metrics(line: &Value) -> Vec<String> {
+    let names: Vec<String> = line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+        .as_array()
+        .expect("Metrics is an array")
+        .iter()
+        .map(|m| m["Name"].as_str().expect("metric name").to_owned())
+        .collect();
+    for name in &names {
+        assert!(
+            line[name].is_number(),
+            "{name} is declared but not a number: {line}"
+        );
+    }
+    names
 }
 
 #[tokio::test]
 async fn emf_line_per_invocation() {
     let f = Fixture::new("emf").await;
     let c = f.container();
-    let miss = emf_line_of_a_read(&c).await;
-    let hit = emf_line_of_a_read(&c).await;
+    let cold = shared::metrics::ColdStart::default();
+    let miss = emf_line_of_a_read(&c, &cold).await;
+    let hit = emf_line_of_a_read(&c, &cold).await;
     assert_eq!(
         miss["_aws"]["CloudWatchMetrics"][0]["Namespace"],
         "StockApi"
     );
     assert_eq!(
         miss["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
-        serde_json::json!([["Function"]])
+        serde_json::json!([["Function"], ["Endpoint"]])
+    );
+    assert_eq!(
+        declared_metrics(&miss),
+        [
+            "CacheHit",
+            "CacheL1Hit",
+            "CacheMiss",
+            "CacheStale",
+            "CacheBypass",
+            "CacheError",
+            "CacheLatency",
+            "StorageLatency",
+            "BreakerOpen",
+            "ColdStart",
+            "Status5xx"
+        ]
     );
     assert_eq!(miss["Function"], "latest-price");
+    assert_eq!(miss["Endpoint"], "latest");
     assert_eq!(
         (miss["CacheMiss"].as_u64(), miss["CacheHit"].as_u64()),
         (Some(1), Some(0))
@@ -553,4 +590,42 @@ async fn emf_line_per_invocation() {
     assert!(hit["CacheLatency"].as_f64().unwrap() > 0.0);
     assert_eq!(hit["CacheError"], 0);
     assert_eq!(hit["BreakerOpen"], 0);
+    assert_eq!(
+        (miss["ColdStart"].as_u64(), hit["ColdStart"].as_u64()),
+        (Some(1), Some(0)),
+        "only the container's first invocation is a cold start"
+    );
+    assert_eq!(
+        (miss["Status5xx"].as_u64(), miss["Status"].as_u64()),
+        (Some(0), Some(200))
+    );
+}
+
+/// A management answer that is a 5xx (clear without a cache: 503) counts in
+/// `Status5xx`, under the `management` endpoint kind.
+#[tokio::test]
+async fn emf_line_of_a_5xx() {
+    let data = memory("emf-5xx").await;
+    let service = shared::service::StockDataService::wire(
+        data.store(no_memo()),
+        None,
+        CacheConfig::default(),
+    );
+    let invocation = shared::metrics::Invocation::begin(&service, false);
+    let req = admin_post(CACHE_CLEAR_ALL.template, "/v1/cache/clear").request(Source::HttpApi);
+    let response = handlers::cache_clear(&service, &admin(), req).await;
+    assert_error(&response, 503, "cache_unavailable");
+    let line: Value =
+        serde_json::from_str(&invocation.emf_line(&service, "StockApi", "cache-clear", &response))
+            .unwrap();
+    assert_eq!(
+        (line["Function"].as_str(), line["Endpoint"].as_str()),
+        (Some("cache-clear"), Some("management"))
+    );
+    assert_eq!(
+        (line["Status5xx"].as_u64(), line["Status"].as_u64()),
+        (Some(1), Some(503))
+    );
+    assert_eq!(line["ColdStart"], 0);
+    assert_eq!(declared_metrics(&line).len(), 11);
 }
