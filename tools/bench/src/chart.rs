@@ -98,6 +98,83 @@ pub(crate) fn draw(path: &Path, series: &Series, subtitle: &str) -> Result<(), S
     root.present().map_err(|e| e.to_string())
 }
 
+/// A traffic panel: caption, y label, y maximum, colour, y of a point.
+type Panel = (
+    &'static str,
+    &'static str,
+    f64,
+    RGBColor,
+    fn(&(f64, f64, f64)) -> f64,
+);
+
+/// Draws the traffic scenario's hit rate (left) and Upstash bill per
+/// million requests (right) against the simulated rate R (log scale).
+/// `points`: (R, hit rate 0..1, dollars).
+pub(crate) fn draw_traffic(path: &Path, points: &[(f64, f64, f64)]) -> Result<(), String> {
+    let mut pts = points.to_vec();
+    pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let lo = pts.first().map_or(1.0, |p| p.0).max(1e-3);
+    let hi = pts.last().map_or(10.0, |p| p.0).max(lo * 10.0);
+    let (lo, hi) = (
+        10f64.powf(lo.log10().floor()),
+        10f64.powf(hi.log10().ceil()),
+    );
+    let root = SVGBackend::new(path, (1000, 420)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let root = root
+        .titled(
+            "traffic: cache on, Zipf(1.1) over 5,000 symbols, compressed time",
+            ("sans-serif", 18),
+        )
+        .map_err(|e| e.to_string())?;
+    let panels = root.split_evenly((1, 2));
+    let bill_max = pts.iter().map(|p| p.2).fold(0.0f64, f64::max).max(0.01) * 1.2;
+    let specs: [Panel; 2] = [
+        (
+            "hit rate (L1 + HIT + STALE)",
+            "hit rate (%)",
+            100.0,
+            COLORS[0],
+            |p| p.1 * 100.0,
+        ),
+        (
+            "Upstash bill per 1M API requests",
+            "US$ ($0.20 / 100K commands)",
+            bill_max,
+            COLORS[1],
+            |p| p.2,
+        ),
+    ];
+    for (panel, (caption, y_desc, y_max, color, y)) in panels.iter().zip(specs) {
+        let mut chart = ChartBuilder::on(panel)
+            .caption(caption, ("sans-serif", 16))
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(60)
+            .build_cartesian_2d((lo..hi).log_scale(), 0f64..y_max)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .x_desc("simulated requests/s R (log scale)")
+            .y_desc(y_desc)
+            .x_label_formatter(&|v| format!("{v}"))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        let series: Vec<(f64, f64)> = pts.iter().map(|p| (p.0, y(p))).collect();
+        chart
+            .draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))
+            .map_err(|e| e.to_string())?;
+        chart
+            .draw_series(
+                series
+                    .into_iter()
+                    .map(|p| Circle::new(p, 4, color.filled())),
+            )
+            .map_err(|e| e.to_string())?;
+    }
+    root.present().map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

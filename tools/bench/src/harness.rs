@@ -130,7 +130,18 @@ impl Env {
 
     /// A container talking to `url` with client timeout `timeout`.
     pub(crate) fn container_at(&self, url: &str, timeout: Duration, config: &CacheConfig) -> Node {
-        let store = self.store();
+        self.container_with(url, timeout, config, StoreOptions::default())
+    }
+
+    /// A container talking to `url`, its storage reader built with `store_options`.
+    pub(crate) fn container_with(
+        &self,
+        url: &str,
+        timeout: Duration,
+        config: &CacheConfig,
+        store_options: StoreOptions,
+    ) -> Node {
+        let store = Arc::new(StockStore::new(self.location.clone(), store_options));
         let client = UpstashClient::new(&UpstashConfig {
             url: url.to_string(),
             token: Secret::from(TOKEN.to_string()),
@@ -179,6 +190,9 @@ impl Env {
                 &format!("/v1/symbols/{symbol}"),
             )
             .request(Source::HttpApi),
+            Endpoint::Symbols => {
+                Req::get(handlers::SYMBOLS.template, "/v1/symbols").request(Source::HttpApi)
+            }
         }
     }
 
@@ -295,6 +309,7 @@ impl Node {
             Endpoint::Latest => handlers::latest_price(&self.service, request).await,
             Endpoint::Recent(_) => handlers::recent_data(&self.service, request).await,
             Endpoint::Info => handlers::symbol_info(&self.service, request).await,
+            Endpoint::Symbols => handlers::symbols(&self.service, request).await,
         }
     }
 
@@ -354,6 +369,8 @@ pub(crate) enum Endpoint {
     Recent(u32),
     /// `GET /v1/symbols/{symbol}`.
     Info,
+    /// `GET /v1/symbols` (the symbol list; [`Job::symbol`] is ignored).
+    Symbols,
 }
 
 /// One request of a workload: an endpoint and a symbol rank.

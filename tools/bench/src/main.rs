@@ -17,6 +17,7 @@
 mod bill;
 mod chart;
 mod harness;
+mod proxy;
 mod report;
 mod scenarios;
 mod stats;
@@ -103,6 +104,58 @@ pub struct Options {
     /// Workload seed
     #[arg(long, value_name = "N", default_value_t = 42)]
     pub seed: u64,
+    /// traffic: simulated request rates R (requests/s)
+    #[arg(long, value_name = "R,..", value_delimiter = ',', default_values_t = [1.0, 20.0, 200.0, 2000.0])]
+    pub traffic_rates: Vec<f64>,
+    /// traffic: time factor k of each rate (the last one repeats)
+    #[arg(long, value_name = "K,..", value_delimiter = ',', default_values_t = [120.0, 12.0, 1.0, 0.1])]
+    pub traffic_k: Vec<f64>,
+    /// traffic: simulated window of each rate, minutes (the last one repeats)
+    #[arg(long, value_name = "MIN,..", value_delimiter = ',', default_values_t = [120.0, 15.0, 1.0, 0.1])]
+    pub traffic_minutes: Vec<f64>,
+    /// traffic: cache-off runs replay this fraction of the window
+    #[arg(long, value_name = "F", default_value_t = 0.25)]
+    pub traffic_off_fraction: f64,
+    /// traffic: symbols with Zipf popularity (the data set holds at least this many)
+    #[arg(long, value_name = "N", default_value_t = 5000)]
+    pub traffic_symbols: usize,
+    /// traffic: Zipf exponent
+    #[arg(long, value_name = "S", default_value_t = 1.1)]
+    pub traffic_s: f64,
+    /// traffic: share of requests for the symbol list
+    #[arg(long, value_name = "F", default_value_t = 0.01)]
+    pub traffic_list_share: f64,
+    /// traffic: a container idle this long (simulated s) is retired
+    #[arg(long, value_name = "S", default_value_t = 600.0)]
+    pub traffic_idle_timeout_s: f64,
+    /// traffic: the warmer runs every S simulated seconds
+    #[arg(long, value_name = "S", default_value_t = 300.0)]
+    pub traffic_warm_every_s: f64,
+    /// traffic: the rate whose results are re-measured at other k
+    #[arg(long, value_name = "R", default_value_t = 20.0)]
+    pub traffic_k_check_rate: f64,
+    /// traffic: the k values of that check
+    #[arg(long, value_name = "K,..", value_delimiter = ',', default_values_t = [12.0, 24.0])]
+    pub traffic_k_check: Vec<f64>,
+    /// traffic: draw hit rate and bill against R (SVG)
+    #[arg(long, value_name = "FILE")]
+    pub traffic_svg: Option<PathBuf>,
+}
+
+impl Options {
+    /// The traffic scenario's runs: each rate with its k and window.
+    pub(crate) fn traffic_plans(&self) -> Vec<scenarios::traffic::Plan> {
+        let pick = |v: &[f64], i: usize| v.get(i).or(v.last()).copied().unwrap_or(1.0);
+        self.traffic_rates
+            .iter()
+            .enumerate()
+            .map(|(i, &rate)| scenarios::traffic::Plan {
+                rate,
+                k: pick(&self.traffic_k, i),
+                sim_secs: pick(&self.traffic_minutes, i) * 60.0,
+            })
+            .collect()
+    }
 }
 
 /// Container counts: at least 1.
@@ -125,6 +178,19 @@ fn parse_args(
         return Err(Options::command().error(
             ErrorKind::ArgumentConflict,
             "--zipf-symbols must be at least --seed-symbols",
+        ));
+    }
+    let positive = |v: &[f64]| v.iter().all(|x| x.is_finite() && *x > 0.0);
+    if !positive(&o.traffic_rates)
+        || !positive(&o.traffic_k)
+        || !positive(&o.traffic_minutes)
+        || !positive(&o.traffic_k_check)
+        || !(0.0..1.0).contains(&o.traffic_list_share)
+        || o.traffic_symbols == 0
+    {
+        return Err(Options::command().error(
+            ErrorKind::ValueValidation,
+            "--traffic-* rates, k and minutes must be positive, --traffic-list-share in [0, 1), --traffic-symbols at least 1",
         ));
     }
     if o.scenarios.is_empty() {
@@ -216,15 +282,20 @@ impl RunInfo {
 struct Results {
     markdown: String,
     series: Series,
+    traffic: scenarios::traffic::TrafficSeries,
     sections: Vec<Section>,
 }
 
 async fn run(opts: Options, args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let progress = std::io::stdout().is_terminal();
+    let mut symbols = opts.zipf_symbols.max(opts.seed_symbols);
+    if opts.scenarios.iter().any(|s| s == "traffic") {
+        symbols = symbols.max(opts.traffic_symbols);
+    }
     let env = Env::start(
         &opts.redis_url,
-        opts.zipf_symbols.max(opts.seed_symbols),
+        symbols,
         Duration::from_millis(opts.storage_latency_ms),
         progress,
     )
@@ -267,6 +338,7 @@ async fn run_scenario(
         "cache-down" => scenarios::down::cache_down(env, opts).await,
         "cold-start" => scenarios::cold_start::cold_start(env, opts).await,
         "freshness" => scenarios::freshness::freshness(env, opts).await,
+        "traffic" => scenarios::traffic::traffic(env, opts, &mut results.traffic).await,
         _ => unreachable!("validated"),
     };
     let text = format!(
@@ -304,6 +376,12 @@ fn write_outputs(
         let subtitle = format!("storage {} ms simulated per GET", opts.storage_latency_ms);
         chart::draw(path, &results.series, &subtitle)
             .map_err(|e| format!("--svg {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &opts.traffic_svg
+        && !results.traffic.points.is_empty()
+    {
+        chart::draw_traffic(path, &results.traffic.points)
+            .map_err(|e| format!("--traffic-svg {}: {e}", path.display()))?;
     }
     if let Some(path) = &opts.markdown {
         std::fs::write(path, &results.markdown)

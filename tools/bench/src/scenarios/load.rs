@@ -315,6 +315,7 @@ fn hit_rate_by_endpoint(out: &[Outcome]) -> Vec<(&'static str, f64)> {
                         Endpoint::Latest => 0,
                         Endpoint::Recent(_) => 1,
                         Endpoint::Info => 2,
+                        Endpoint::Symbols => 3,
                     }
                 })
                 .cloned()

@@ -6,9 +6,10 @@ pub(crate) mod freshness;
 pub(crate) mod hit;
 pub(crate) mod load;
 pub(crate) mod stampede;
+pub(crate) mod traffic;
 
 /// Every scenario, in run order.
-pub(crate) const ALL: [&str; 8] = [
+pub(crate) const ALL: [&str; 9] = [
     "seed-load",
     "zipf",
     "on-vs-off",
@@ -17,4 +18,5 @@ pub(crate) const ALL: [&str; 8] = [
     "cache-down",
     "cold-start",
     "freshness",
+    "traffic",
 ];
