@@ -135,3 +135,25 @@ async fn an_unreachable_cache_fails_the_invocation_so_lambda_retries_it() {
     // runtime::serve turns a 5xx answer to a direct invocation into a failed invocation.
     assert_error(&response, 503, "cache_unavailable");
 }
+
+#[tokio::test]
+async fn a_body_that_is_not_utf8_is_a_400_not_a_failure() {
+    let server = upstash::start().await;
+    let location = data_bucket().await;
+    let c = container(
+        &server.url(),
+        store(&location),
+        test_cache_config(&unique_prefix("binary-body")),
+    );
+    let request: Request = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("/v1/cache/invalidate")
+        .header("authorization", integration_tests::admin::bearer())
+        .header("content-type", "application/json")
+        .body(lambda_http::Body::Binary(vec![0xff, b'*', 0x1a]))
+        .unwrap();
+    let sent = c.client.requests_sent();
+    let response = handlers::cache_invalidate(&c.service, &admin(), request).await;
+    assert_error(&response, 400, "invalid_parameter");
+    assert_eq!(c.client.requests_sent(), sent, "nothing reached the cache");
+}
