@@ -1,7 +1,7 @@
 //! Per-container cache counters and symbol popularity, flushed to Redis
-//! inside requests the cache sends anyway: the miss pipeline, or — when a
-//! flush is due — the hit's single request turned into a pipeline. A hit
-//! therefore never costs an extra round trip.
+//! inside requests the cache sends anyway when a flush is due: the hit's
+//! single request turned into a pipeline, or the miss's store pipeline. A
+//! flush therefore never costs an extra round trip.
 //!
 //! Loss bound: a container that dies loses what it counted since its last
 //! flush, at most `flush_requests` requests or `flush_interval` of traffic.
