@@ -145,9 +145,9 @@ async fn write_phase<'a>(
 ) -> Result<Vec<&'a CacheItem>, WarmError> {
     let mut written = Vec::new();
     for chunk in writes.chunks(PIPELINE_MAX) {
-        let entries: Vec<(String, Envelope)> = chunk
+        let entries: Vec<(String, &Envelope)> = chunk
             .iter()
-            .map(|(item, entry)| (item.key(cache.keys()), entry.clone()))
+            .map(|(item, entry)| (item.key(cache.keys()), entry))
             .collect();
         if cache.store_if_current(&entries, generation).await? == chunk.len() {
             written.extend(chunk.iter().map(|(item, _)| item));

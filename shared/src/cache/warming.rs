@@ -88,7 +88,7 @@ impl ReadThrough {
     /// returns how many were written: all, or none.
     pub async fn store_if_current(
         &self,
-        entries: &[(String, Envelope)],
+        entries: &[(String, &Envelope)],
         generation: &Token,
     ) -> Result<usize, UpstashError> {
         let Some(seen) = generation.as_script_arg() else {
