@@ -210,7 +210,16 @@ async fn global_stats_add_up_across_containers() {
     assert_eq!(response.status(), 200);
     assert_stats_of_the_scripted_traffic(&json_body(&response));
 
-    // Reset (admin): counters back to zero, a new `since`.
+    // Reset (admin): counters back to zero, a new `since`; counters of
+    // earlier versions (one key each) are deleted too.
+    let mut conn = upstash::redis_conn().await;
+    let legacy = format!("{}stats:hits", f.prefix);
+    let _: () = redis::cmd("SET")
+        .arg(&legacy)
+        .arg(5)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let response = reset_stats(&containers[0]).await;
     assert_eq!(response.status(), 200);
     assert_eq!(json_body(&response)["status"], "reset");
@@ -222,6 +231,13 @@ async fn global_stats_add_up_across_containers() {
     );
     assert!(stats["popular"].as_array().unwrap().is_empty());
     assert!(stats["hit_rate"].is_null());
+    assert!(stats["by_kind"]["latest"]["hit_rate"].is_null(), "{stats}");
+    let exists: u64 = redis::cmd("EXISTS")
+        .arg(&legacy)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(exists, 0, "the legacy counter was deleted");
 }
 
 /// Scripted mix over three containers: 2 misses (AAPL, FB), 8 hits; the unknown ZZZZ is not counted.
@@ -255,6 +271,18 @@ fn assert_stats_of_the_scripted_traffic(stats: &Value) {
     assert_eq!(stats["stale"], 0);
     assert_eq!(stats["errors"], 0);
     assert_eq!(stats["hit_rate"], 0.8);
+    assert_eq!(
+        stats["by_kind"]["latest"],
+        serde_json::json!({"hits": 8, "misses": 2, "stale": 0, "hit_rate": 0.8}),
+        "the scripted traffic asks for latest prices only: {stats}"
+    );
+    for kind in ["recent", "list", "info"] {
+        assert_eq!(
+            stats["by_kind"][kind],
+            serde_json::json!({"hits": 0, "misses": 0, "stale": 0, "hit_rate": null}),
+            "{kind}: {stats}"
+        );
+    }
     assert_eq!(
         stats["popular"][0],
         serde_json::json!({"symbol": "AAPL", "requests": 8})
@@ -298,12 +326,24 @@ async fn a_hit_costs_one_request_even_when_it_flushes_counters() {
     }
     assert!(flushed, "counters rode along inside a hit's request");
     let mut conn = upstash::redis_conn().await;
-    let hits: i64 = redis::cmd("GET")
-        .arg(format!("{}stats:hits", f.prefix))
+    let [hits]: [i64; 1] = redis::cmd("BITFIELD_RO")
+        .arg(format!("{}stats:counters", f.prefix))
+        .arg("GET")
+        .arg("i64")
+        .arg("#0")
         .query_async(&mut conn)
         .await
         .unwrap();
     assert!(hits >= 3, "hits flushed: {hits}");
+    let scratch: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}stats:scratch:*", f.prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(
+        scratch.is_empty(),
+        "popularity scratch keys are deleted: {scratch:?}"
+    );
 }
 
 async fn warm_via_http(c: &Container, warm: &WarmConfig) -> Response<Body> {

@@ -41,7 +41,7 @@ pub struct CacheConfig {
     pub miss_wait_polls: u32,
     /// See [`CacheConfig::miss_wait_polls`].
     pub miss_wait: Duration,
-    /// `CACHE_STATS_FLUSH_S` (default 30): a container flushes its counters at least this often (when it serves requests).
+    /// `CACHE_STATS_FLUSH_S` (default 60): a container flushes its counters at least this often (when it serves requests).
     pub stats_flush_interval: Duration,
     /// `CACHE_STATS_FLUSH_REQUESTS` (default 100): ... or after this many requests; the most a dying container loses.
     pub stats_flush_requests: u64,
@@ -66,7 +66,7 @@ impl Default for CacheConfig {
             lock_ttl: Duration::from_millis(5000),
             miss_wait_polls: 3,
             miss_wait: Duration::from_millis(50),
-            stats_flush_interval: Duration::from_secs(30),
+            stats_flush_interval: Duration::from_secs(60),
             stats_flush_requests: 100,
         }
     }

@@ -2,6 +2,34 @@
 
 use crate::symbol::Symbol;
 
+/// What a cached value is, for statistics per kind (the endpoints' kinds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum KeyKind {
+    /// `GET /v1/stocks/{symbol}/latest`.
+    Latest,
+    /// `GET /v1/stocks/{symbol}/recent`.
+    Recent,
+    /// `GET /v1/symbols`.
+    List,
+    /// `GET /v1/symbols/{symbol}`.
+    Info,
+}
+
+impl KeyKind {
+    /// Every kind, in the order of [`KeyKind::index`].
+    pub(crate) const ALL: [KeyKind; 4] = [
+        KeyKind::Latest,
+        KeyKind::Recent,
+        KeyKind::List,
+        KeyKind::Info,
+    ];
+
+    /// Position in [`KeyKind::ALL`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// Builds every cache key under one prefix.
 #[derive(Clone, Debug)]
 pub struct KeySpace {
@@ -68,14 +96,41 @@ impl KeySpace {
         values.into_iter().chain(locks).collect()
     }
 
-    /// `stats:{name}`: a global counter.
-    pub fn stat(&self, name: &str) -> String {
-        format!("{}stats:{name}", self.prefix)
+    /// `stats:counters`: hash of the global counters (see `stats.rs`).
+    pub fn stats_counters(&self) -> String {
+        format!("{}stats:counters", self.prefix)
+    }
+
+    /// `stats:scratch:{id}`: a container's short-lived popularity counts
+    /// (written, summed into [`KeySpace::popularity`] and deleted in one flush).
+    pub fn stats_scratch(&self, id: &str) -> String {
+        format!("{}stats:scratch:{id}", self.prefix)
+    }
+
+    /// `stats:since`: when counting started (RFC 3339).
+    pub fn stats_since(&self) -> String {
+        format!("{}stats:since", self.prefix)
     }
 
     /// `stats:popular`: sorted set of request counts per symbol.
     pub fn popularity(&self) -> String {
         format!("{}stats:popular", self.prefix)
+    }
+
+    /// What `key` (one of this scheme's value keys) holds; `None` for any other key.
+    pub(crate) fn kind_of(&self, key: &str) -> Option<KeyKind> {
+        let rest = key.strip_prefix(&self.prefix)?;
+        if rest.starts_with("price:latest:") {
+            Some(KeyKind::Latest)
+        } else if rest.starts_with("data:recent:") {
+            Some(KeyKind::Recent)
+        } else if rest == "symbols:list" {
+            Some(KeyKind::List)
+        } else if rest.starts_with("symbol:info:") {
+            Some(KeyKind::Info)
+        } else {
+            None
+        }
     }
 
     /// A SCAN `MATCH` pattern for every key under the prefix (the prefix holds no glob characters).
@@ -107,5 +162,30 @@ mod tests {
         assert_eq!(keys.all_of_symbol(&aapl).len(), 6);
         assert_eq!(keys.generation(), "stocks:v1:data:generation");
         assert_eq!(keys.symbol_info_pattern(), "stocks:v1:symbol:info:*");
+    }
+
+    #[test]
+    fn kinds_follow_the_value_keys_only() {
+        let keys = KeySpace::new("p:");
+        let aapl = Symbol::parse("AAPL").unwrap();
+        assert_eq!(
+            keys.kind_of(&keys.latest_price(&aapl)),
+            Some(KeyKind::Latest)
+        );
+        assert_eq!(
+            keys.kind_of(&keys.recent_data(&aapl)),
+            Some(KeyKind::Recent)
+        );
+        assert_eq!(keys.kind_of(&keys.symbol_list()), Some(KeyKind::List));
+        assert_eq!(keys.kind_of(&keys.symbol_info(&aapl)), Some(KeyKind::Info));
+        assert_eq!(keys.kind_of(&keys.generation()), None);
+        assert_eq!(
+            keys.kind_of(&keys.lock_for(&keys.latest_price(&aapl))),
+            None
+        );
+        assert_eq!(keys.kind_of("q:price:latest:AAPL"), None, "other prefix");
+        for (i, kind) in KeyKind::ALL.iter().enumerate() {
+            assert_eq!(kind.index(), i);
+        }
     }
 }

@@ -6,9 +6,14 @@ use serde::Serialize;
 
 use super::ReadThrough;
 use super::invalidate::{Invalidation, invalidate, invalidate_everything, scan};
-use super::stats::{COUNTERS, now_rfc3339};
+use super::keys::KeyKind;
+use super::stats::{SLOTS, kind_slot, now_rfc3339};
 use crate::symbol::Symbol;
 use crate::upstash::{Command, Reply, UpstashError};
+
+/// Counters of versions before 2026-12-02 (one key each, no longer read);
+/// a reset deletes them too.
+const LEGACY_COUNTERS: [&str; 5] = ["hits", "misses", "stale", "errors", "bypass"];
 
 /// Most `SCAN` calls a key count makes before reporting an estimate.
 const COUNT_SCAN_LIMIT: usize = 20;
@@ -39,6 +44,49 @@ pub(crate) struct Popular {
     pub requests: u64,
 }
 
+/// Global counts of one kind of value (one endpoint).
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub(crate) struct KindStats {
+    /// Hits (Redis and L1).
+    pub hits: u64,
+    /// Misses.
+    pub misses: u64,
+    /// Stale answers.
+    pub stale: u64,
+    /// (hits + stale) / (hits + stale + misses); `null` before any traffic.
+    pub hit_rate: Option<f64>,
+}
+
+impl KindStats {
+    fn new(hits: u64, misses: u64, stale: u64) -> Self {
+        KindStats {
+            hits,
+            misses,
+            stale,
+            hit_rate: hit_rate(hits + stale, misses),
+        }
+    }
+}
+
+/// [`KindStats`] per endpoint kind.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub(crate) struct ByKind {
+    /// `GET /v1/stocks/{symbol}/latest`.
+    pub latest: KindStats,
+    /// `GET /v1/stocks/{symbol}/recent`.
+    pub recent: KindStats,
+    /// `GET /v1/symbols`.
+    pub list: KindStats,
+    /// `GET /v1/symbols/{symbol}`.
+    pub info: KindStats,
+}
+
+/// served / (served + misses), rounded to 4 places; `None` without traffic.
+fn hit_rate(served: u64, misses: u64) -> Option<f64> {
+    let total = served + misses;
+    (total > 0).then(|| ((served as f64 / total as f64) * 10_000.0).round() / 10_000.0)
+}
+
 /// The body of `GET /v1/cache/stats`.
 #[derive(Clone, Debug, Serialize)]
 pub(crate) struct StatsReport {
@@ -62,6 +110,8 @@ pub(crate) struct StatsReport {
     pub bypass: u64,
     /// (hits + stale) / (hits + stale + misses); `null` before any traffic.
     pub hit_rate: Option<f64>,
+    /// The same counts per endpoint kind (answers that bypassed the cache are not counted here).
+    pub by_kind: ByKind,
     /// Keys under the prefix (`null` when unknown).
     pub keys: Option<u64>,
     /// True when `keys` is a lower bound (the count stopped early on a large database).
@@ -87,6 +137,7 @@ impl StatsReport {
             errors: 0,
             bypass: 0,
             hit_rate: None,
+            by_kind: ByKind::default(),
             keys: None,
             keys_estimated: false,
             memory_used: None,
@@ -115,10 +166,7 @@ pub(crate) async fn stats_report(cache: Option<&ReadThrough>) -> StatsReport {
     report.connected = true;
     report.ping_ms = Some((started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0);
     read_counters(cache, &mut report).await;
-    let served = report.hits + report.stale;
-    let total = served + report.misses;
-    report.hit_rate =
-        (total > 0).then(|| ((served as f64 / total as f64) * 10_000.0).round() / 10_000.0);
+    report.hit_rate = hit_rate(report.hits + report.stale, report.misses);
     (report.keys, report.keys_estimated) = count_keys(cache).await;
     report
 }
@@ -126,10 +174,13 @@ pub(crate) async fn stats_report(cache: Option<&ReadThrough>) -> StatsReport {
 /// Global counters, popularity and memory, in one pipeline.
 async fn read_counters(cache: &ReadThrough, report: &mut StatsReport) {
     let keys = cache.keys();
+    let mut counters = Command::new("BITFIELD_RO").arg(keys.stats_counters());
+    for slot in 0..SLOTS {
+        counters = counters.arg("GET").arg("i64").arg(format!("#{slot}"));
+    }
     let commands = [
-        Command::new("MGET")
-            .args(COUNTERS.iter().map(|name| keys.stat(name)))
-            .arg(keys.stat("since")),
+        counters,
+        Command::new("GET").arg(keys.stats_since()),
         Command::new("ZREVRANGE")
             .arg(keys.popularity())
             .arg(0)
@@ -142,15 +193,30 @@ async fn read_counters(cache: &ReadThrough, report: &mut StatsReport) {
     };
     let mut replies = replies.into_iter().map(Result::ok);
     if let Some(Some(Reply::Array(values))) = replies.next()
-        && values.len() == COUNTERS.len() + 1
+        && values.len() == SLOTS
     {
-        let number = |r: &Reply| r.as_int().unwrap_or(0).max(0) as u64;
-        report.hits = number(&values[0]);
-        report.misses = number(&values[1]);
-        report.stale = number(&values[2]);
-        report.errors = number(&values[3]);
-        report.bypass = number(&values[4]);
-        report.since = values[5].as_str().map(str::to_owned);
+        let slot = |i: usize| values[i].as_int().unwrap_or(0).max(0) as u64;
+        report.hits = slot(0);
+        report.misses = slot(1);
+        report.stale = slot(2);
+        report.errors = slot(3);
+        report.bypass = slot(4);
+        let kind = |k: KeyKind| {
+            KindStats::new(
+                slot(kind_slot(k, 0)),
+                slot(kind_slot(k, 1)),
+                slot(kind_slot(k, 2)),
+            )
+        };
+        report.by_kind = ByKind {
+            latest: kind(KeyKind::Latest),
+            recent: kind(KeyKind::Recent),
+            list: kind(KeyKind::List),
+            info: kind(KeyKind::Info),
+        };
+    }
+    if let Some(Some(since)) = replies.next() {
+        report.since = since.as_str().map(str::to_owned);
     }
     if let Some(Some(Reply::Array(pairs))) = replies.next() {
         report.popular = popular(&pairs);
@@ -205,10 +271,15 @@ pub(crate) async fn reset_stats(cache: &ReadThrough) -> Result<String, UpstashEr
     let since = now_rfc3339();
     let commands = [
         Command::new("DEL")
-            .args(COUNTERS.iter().map(|name| keys.stat(name)))
-            .arg(keys.popularity()),
+            .arg(keys.stats_counters())
+            .arg(keys.popularity())
+            .args(
+                LEGACY_COUNTERS
+                    .iter()
+                    .map(|name| format!("{}stats:{name}", keys.prefix())),
+            ),
         Command::new("SET")
-            .arg(keys.stat("since"))
+            .arg(keys.stats_since())
             .arg(since.as_str()),
     ];
     // MULTI/EXEC so readers never see the counters gone with the old `since`.

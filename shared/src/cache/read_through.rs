@@ -40,9 +40,10 @@ const RELEASE_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then retu
 /// deletes it) and the generation is unchanged (every invalidation replaces
 /// it); releases our lock either way. Returns 1 when written.
 const STORE_SCRIPT: &str = "\
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+local seen = redis.call('MGET', KEYS[2], KEYS[3])
+if seen[1] ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[2])
-if (redis.call('GET', KEYS[3]) or '') ~= ARGV[2] then return 0 end
+if (seen[2] or '') ~= ARGV[2] then return 0 end
 redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
 return 1";
 
@@ -269,10 +270,10 @@ impl ReadThrough {
             return Ok(lookup);
         }
         if !self.breaker.allow() {
-            return self.bypass(fresh_ttl, load).await;
+            return self.bypass(key, fresh_ttl, load).await;
         }
         let Some(Fetched { value, generation }) = self.get_with_flush(key).await else {
-            return self.bypass(fresh_ttl, load).await;
+            return self.bypass(key, fresh_ttl, load).await;
         };
         let lease = |token| Lease {
             key,
@@ -295,7 +296,7 @@ impl ReadThrough {
                     self.refresh(lease(token), fresh_ttl, load, Some(stale))
                         .await
                 }
-                LockAttempt::Lost | LockAttempt::Failed => Ok(self.stale(stale)),
+                LockAttempt::Lost | LockAttempt::Failed => Ok(self.stale(key, stale)),
             },
             None => {
                 check().await?;
@@ -304,7 +305,7 @@ impl ReadThrough {
                         self.refresh(lease(token), fresh_ttl, load, None).await
                     }
                     LockAttempt::Lost => self.wait_for_winner(key, fresh_ttl, load).await,
-                    LockAttempt::Failed => self.bypass(fresh_ttl, load).await,
+                    LockAttempt::Failed => self.bypass(key, fresh_ttl, load).await,
                 }
             }
         }
@@ -313,7 +314,7 @@ impl ReadThrough {
     /// A value this container's L1 holds and that is still fresh.
     fn l1_hit(&self, key: &str, now: u64) -> Option<Lookup> {
         let entry = self.l1.get(key).filter(|e| now < e.expires_at_ms())?;
-        self.stats.record(CacheStatus::L1);
+        self.count(CacheStatus::L1, key);
         Some(Lookup {
             entry,
             status: CacheStatus::L1,
@@ -327,13 +328,18 @@ impl ReadThrough {
             status: CacheStatus::Hit,
         };
         self.remember(key, &lookup);
-        self.stats.record(CacheStatus::Hit);
+        self.count(CacheStatus::Hit, key);
         lookup
     }
 
+    /// Counts one answer for `key` (globally and for the key's kind).
+    fn count(&self, status: CacheStatus, key: &str) {
+        self.stats.record(status, self.keys.kind_of(key));
+    }
+
     /// A stale value served while someone else refreshes it.
-    fn stale(&self, entry: Arc<Envelope>) -> Lookup {
-        self.stats.record(CacheStatus::Stale);
+    fn stale(&self, key: &str, entry: Arc<Envelope>) -> Lookup {
+        self.count(CacheStatus::Stale, key);
         Lookup {
             entry,
             status: CacheStatus::Stale,
@@ -456,7 +462,7 @@ impl ReadThrough {
             delta,
             body,
         };
-        self.stats.record(CacheStatus::Miss);
+        self.count(CacheStatus::Miss, lease.key);
         // Counters ride along only when a flush is due, like on a hit: a
         // flush on every miss made statistics about half of all commands
         // (bench --scenario traffic).
@@ -532,7 +538,7 @@ impl ReadThrough {
             error_kind = error.kind(),
             "storage failed; serving the cached value"
         );
-        self.stats.record(status);
+        self.count(status, key);
         Ok(Lookup { entry, status })
     }
 
@@ -556,7 +562,7 @@ impl ReadThrough {
             }
         }
         let lookup = self.load_uncached(fresh_ttl, load).await?;
-        self.stats.record(CacheStatus::Miss);
+        self.count(CacheStatus::Miss, key);
         Ok(Lookup {
             status: CacheStatus::Miss,
             ..lookup
@@ -566,10 +572,11 @@ impl ReadThrough {
     /// Answers from storage without touching the cache.
     async fn bypass<E: LoadFailure>(
         &self,
+        key: &str,
         fresh_ttl: Duration,
         load: impl Load<E>,
     ) -> Result<Lookup, E> {
-        self.stats.record(CacheStatus::Bypass);
+        self.count(CacheStatus::Bypass, key);
         self.load_uncached(fresh_ttl, load).await
     }
 

@@ -3,6 +3,20 @@
 //! single request turned into a pipeline, or the miss's store pipeline. A
 //! flush therefore never costs an extra round trip.
 //!
+//! Upstash bills every command, also each command inside a pipeline, a
+//! transaction or (by its own published cost tables) a script. A flush is
+//! therefore a fixed, small number of commands whatever it carries:
+//! - one `BITFIELD … INCRBY i64 #n v …` adds every non-zero counter (the
+//!   global ones and those per [`KeyKind`]), atomically;
+//! - popularity, when there is any: `ZADD` of this container's counts to
+//!   its own scratch key, `ZUNIONSTORE` of the ranking with it (a sum),
+//!   `UNLINK` of the scratch key;
+//! - `SET since NX` with a container's first flush only.
+//!
+//! That is 4 commands (5 the first time); one `INCRBY`/`ZINCRBY` per count
+//! cost up to 16 and, at low traffic, more than the reads themselves
+//! (`bench --scenario traffic`).
+//!
 //! Loss bound: a container that dies loses what it counted since its last
 //! flush, at most `flush_requests` requests or `flush_interval` of traffic.
 //! Popularity is approximate by design: each flush sends the counts of the
@@ -11,36 +25,54 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::keys::KeySpace;
+use super::keys::{KeyKind, KeySpace};
 use crate::cache_status::CacheStatus;
 use crate::upstash::Command;
 
-/// Names of the global counters (`{prefix}stats:{name}`).
-pub(super) const COUNTERS: [&str; 5] = ["hits", "misses", "stale", "errors", "bypass"];
+/// Names of the global counters (fields of `{prefix}stats:counters`).
+const COUNTERS: [&str; 5] = ["hits", "misses", "stale", "errors", "bypass"];
+
+/// Outcomes also counted per [`KeyKind`], as fields `{kind}:{outcome}`.
+/// Hits include L1 hits, as the global `hits` does.
+const KIND_OUTCOMES: [&str; 3] = ["hits", "misses", "stale"];
 
 /// Most distinct symbols remembered between flushes.
 const MAX_POPULAR: usize = 1000;
 
-/// Most symbols whose counts one flush sends (one `ZINCRBY` each).
-pub(super) const POPULAR_PER_FLUSH: usize = 10;
+/// Most symbols whose counts one flush sends.
+const POPULAR_PER_FLUSH: usize = 50;
+
+/// Slots of the counters bitfield (`i64` each): [`COUNTERS`], then
+/// [`KIND_OUTCOMES`] of each [`KeyKind`] in [`KeyKind::ALL`] order.
+pub(super) const SLOTS: usize = COUNTERS.len() + KIND_OUTCOMES.len() * KeyKind::ALL.len();
+
+/// The bitfield slot of `outcome` (index in [`KIND_OUTCOMES`]) for `kind`.
+pub(super) fn kind_slot(kind: KeyKind, outcome: usize) -> usize {
+    COUNTERS.len() + kind.index() * KIND_OUTCOMES.len() + outcome
+}
 
 /// Counters of this container since its last flush.
 #[derive(Debug)]
 pub(crate) struct LocalStats {
     counters: [AtomicU64; 5],
+    by_kind: [[AtomicU64; 3]; 4],
     popular: Mutex<HashMap<String, u64>>,
     recorded: AtomicU64,
     last_flush: Mutex<Instant>,
     flush_interval: Duration,
     flush_requests: u64,
+    /// This container's scratch key suffix for popularity flushes.
+    scratch_id: String,
+    /// `since` was sent (or is being sent) by this container.
+    since_sent: AtomicBool,
 }
 
 impl Default for LocalStats {
     fn default() -> Self {
-        Self::new(Duration::from_secs(30), 100)
+        Self::new(Duration::from_secs(60), 100)
     }
 }
 
@@ -49,41 +81,67 @@ impl Default for LocalStats {
 pub(crate) struct Pending {
     /// hits, misses, stale, errors, bypass.
     pub counters: [u64; 5],
+    /// [`KIND_OUTCOMES`] per [`KeyKind`] (indexed by [`KeyKind::index`]).
+    pub by_kind: [[u64; 3]; 4],
     /// Requests per symbol.
     pub popular: Vec<(String, u64)>,
+    /// The container's popularity scratch key suffix.
+    pub scratch_id: String,
+    /// This flush also sets `since` when it is missing.
+    pub set_since: bool,
 }
 
 impl Pending {
     /// True when there is nothing to flush.
     pub(crate) fn is_empty(&self) -> bool {
-        self.counters.iter().all(|c| *c == 0) && self.popular.is_empty()
+        self.counters.iter().all(|c| *c == 0)
+            && self.by_kind.iter().flatten().all(|c| *c == 0)
+            && self.popular.is_empty()
     }
 
-    /// The commands that add these counts to the global ones.
+    /// The commands that add these counts to the global ones (none when
+    /// there is nothing to add): see the module documentation.
     pub(crate) fn commands(&self, keys: &KeySpace) -> Vec<Command> {
         if self.is_empty() {
             return Vec::new();
         }
-        let mut commands: Vec<Command> = COUNTERS
-            .iter()
-            .zip(self.counters)
-            .filter(|(_, v)| *v > 0)
-            .map(|(name, v)| Command::new("INCRBY").arg(keys.stat(name)).arg(v))
-            .collect();
-        for (symbol, count) in &self.popular {
+        let slots = self.counters.iter().chain(self.by_kind.iter().flatten());
+        let mut add = Command::new("BITFIELD")
+            .arg(keys.stats_counters())
+            .arg("OVERFLOW")
+            .arg("SAT");
+        for (slot, value) in slots.enumerate().filter(|(_, v)| **v > 0) {
+            add = add
+                .arg("INCRBY")
+                .arg("i64")
+                .arg(format!("#{slot}"))
+                .arg(*value);
+        }
+        let mut commands = vec![add];
+        if !self.popular.is_empty() {
+            let scratch = keys.stats_scratch(&self.scratch_id);
+            let mut counts = Command::new("ZADD").arg(scratch.as_str());
+            for (symbol, count) in &self.popular {
+                counts = counts.arg(*count).arg(symbol.as_str());
+            }
+            commands.push(counts);
             commands.push(
-                Command::new("ZINCRBY")
+                Command::new("ZUNIONSTORE")
                     .arg(keys.popularity())
-                    .arg(*count)
-                    .arg(symbol.as_str()),
+                    .arg(2)
+                    .arg(keys.popularity())
+                    .arg(scratch.as_str()),
+            );
+            commands.push(Command::new("UNLINK").arg(scratch));
+        }
+        if self.set_since {
+            commands.push(
+                Command::new("SET")
+                    .arg(keys.stats_since())
+                    .arg(now_rfc3339())
+                    .arg("NX"),
             );
         }
-        commands.push(
-            Command::new("SET")
-                .arg(keys.stat("since"))
-                .arg(now_rfc3339())
-                .arg("NX"),
-        );
         commands
     }
 }
@@ -93,23 +151,29 @@ impl LocalStats {
     pub(crate) fn new(flush_interval: Duration, flush_requests: u64) -> Self {
         LocalStats {
             counters: Default::default(),
+            by_kind: Default::default(),
             popular: Mutex::new(HashMap::new()),
             recorded: AtomicU64::new(0),
             last_flush: Mutex::new(Instant::now()),
             flush_interval,
             flush_requests: flush_requests.max(1),
+            scratch_id: format!("{:016x}", fastrand::u64(..)),
+            since_sent: AtomicBool::new(false),
         }
     }
 
-    /// Counts one outcome.
-    pub(crate) fn record(&self, status: CacheStatus) {
-        let index = match status {
-            CacheStatus::Hit | CacheStatus::L1 => 0,
-            CacheStatus::Miss => 1,
-            CacheStatus::Stale => 2,
-            CacheStatus::Bypass => 4,
+    /// Counts one outcome for a value of `kind` (`None`: counted globally only).
+    pub(crate) fn record(&self, status: CacheStatus, kind: Option<KeyKind>) {
+        let (index, outcome) = match status {
+            CacheStatus::Hit | CacheStatus::L1 => (0, Some(0)),
+            CacheStatus::Miss => (1, Some(1)),
+            CacheStatus::Stale => (2, Some(2)),
+            CacheStatus::Bypass => (4, None),
         };
         self.counters[index].fetch_add(1, Ordering::Relaxed);
+        if let (Some(kind), Some(outcome)) = (kind, outcome) {
+            self.by_kind[kind.index()][outcome].fetch_add(1, Ordering::Relaxed);
+        }
         self.recorded.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -143,9 +207,15 @@ impl LocalStats {
         for (slot, counter) in counters.iter_mut().zip(&self.counters) {
             *slot = counter.swap(0, Ordering::Relaxed);
         }
+        let mut by_kind = [[0; 3]; 4];
+        for (slots, kind) in by_kind.iter_mut().zip(&self.by_kind) {
+            for (slot, counter) in slots.iter_mut().zip(kind) {
+                *slot = counter.swap(0, Ordering::Relaxed);
+            }
+        }
         // Popularity: only the most requested symbols go out with each flush,
-        // so a flush costs a bounded number of commands (Upstash bills each
-        // one); the others keep counting here and go out once they rank.
+        // so a flush stays small; the others keep counting here and go out
+        // once they rank.
         let mut map = self.popular.lock().unwrap_or_else(|e| e.into_inner());
         let mut ranked: Vec<(String, u64)> = map.iter().map(|(s, c)| (s.clone(), *c)).collect();
         ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -153,16 +223,30 @@ impl LocalStats {
         for (symbol, _) in &ranked {
             map.remove(symbol);
         }
-        Pending {
+        let mut pending = Pending {
             counters,
+            by_kind,
             popular: ranked,
-        }
+            scratch_id: self.scratch_id.clone(),
+            set_since: false,
+        };
+        // `since` goes with the first flush that sends anything.
+        pending.set_since = !pending.is_empty() && !self.since_sent.swap(true, Ordering::Relaxed);
+        pending
     }
 
     /// Puts back counts whose flush failed, so nothing is lost to a failed request.
     pub(crate) fn restore(&self, pending: Pending) {
+        if pending.set_since {
+            self.since_sent.store(false, Ordering::Relaxed);
+        }
         for (counter, value) in self.counters.iter().zip(pending.counters) {
             counter.fetch_add(value, Ordering::Relaxed);
+        }
+        for (kind, values) in self.by_kind.iter().zip(pending.by_kind) {
+            for (counter, value) in kind.iter().zip(values) {
+                counter.fetch_add(value, Ordering::Relaxed);
+            }
         }
         let mut popular = self.popular.lock().unwrap_or_else(|e| e.into_inner());
         for (symbol, count) in pending.popular {
@@ -181,47 +265,138 @@ mod tests {
     use super::*;
 
     #[test]
-    fn take_restore_and_commands() {
+    fn take_restore_and_counts_per_kind() {
         let stats = LocalStats::new(Duration::from_secs(3600), 3);
-        stats.record(CacheStatus::Hit);
-        stats.record(CacheStatus::L1);
+        stats.record(CacheStatus::Hit, Some(KeyKind::Latest));
+        stats.record(CacheStatus::L1, Some(KeyKind::Latest));
         assert!(!stats.flush_due());
-        stats.record(CacheStatus::Miss);
+        stats.record(CacheStatus::Miss, Some(KeyKind::Info));
         assert!(stats.flush_due(), "due after flush_requests outcomes");
+        stats.record(CacheStatus::Bypass, Some(KeyKind::Info));
+        stats.record(CacheStatus::Stale, None);
         stats.record_symbol("AAPL");
         stats.record_symbol("AAPL");
         stats.record_error();
         let pending = stats.take();
-        assert_eq!(pending.counters, [2, 1, 0, 1, 0]);
+        assert_eq!(pending.counters, [2, 1, 1, 1, 1]);
+        assert_eq!(pending.by_kind, [[2, 0, 0], [0; 3], [0; 3], [0, 1, 0]]);
         assert_eq!(pending.popular, vec![("AAPL".to_string(), 2)]);
-        // Only the top POPULAR_PER_FLUSH symbols go out per flush, most requested first.
+        assert!(!stats.flush_due());
+        assert!(stats.take().is_empty());
+        stats.restore(pending.clone());
+        assert_eq!(stats.take(), pending, "restored, `since` included");
+    }
+
+    #[test]
+    fn only_the_most_requested_symbols_go_out_per_flush() {
+        let stats = LocalStats::default();
         for i in 0..(POPULAR_PER_FLUSH + 5) {
             for _ in 0..=i {
-                stats.record_symbol(&format!("S{i:02}"));
+                stats.record_symbol(&format!("S{i:03}"));
             }
         }
         let first = stats.take().popular;
         assert_eq!(first.len(), POPULAR_PER_FLUSH);
-        assert_eq!(first[0], ("S14".to_string(), 15));
+        let top = POPULAR_PER_FLUSH + 4;
+        assert_eq!(first[0], (format!("S{top:03}"), top as u64 + 1));
         let second = stats.take().popular;
         assert_eq!(second.len(), 5, "the rest goes out with the next flush");
-        assert_eq!(second[0], ("S04".to_string(), 5));
-        assert!(!stats.flush_due());
-        assert!(stats.take().is_empty());
-        stats.restore(pending.clone());
-        assert_eq!(stats.take(), pending);
+        assert_eq!(second[0], ("S004".to_string(), 5));
+        assert!(stats.take().popular.is_empty());
+    }
+
+    #[test]
+    fn a_flush_is_a_fixed_number_of_commands() {
         let keys = KeySpace::new("p:");
-        let names: Vec<String> = pending
+        assert!(Pending::default().commands(&keys).is_empty());
+        let mut by_kind = [[0; 3]; 4];
+        by_kind[KeyKind::Recent.index()] = [1, 1, 0];
+        let pending = Pending {
+            counters: [3, 1, 0, 0, 0],
+            by_kind,
+            popular: vec![("AAPL".into(), 4), ("MSFT".into(), 1)],
+            scratch_id: "c1".into(),
+            set_since: true,
+        };
+        let args: Vec<Vec<String>> = pending
             .commands(&keys)
             .iter()
-            .map(|c| c.to_json())
+            .map(|c| {
+                serde_json::from_str::<Vec<serde_json::Value>>(&c.to_json())
+                    .unwrap()
+                    .into_iter()
+                    .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_owned))
+                    .collect()
+            })
             .collect();
-        assert_eq!(names.len(), 5, "{names:?}");
-        assert!(names[0].contains("p:stats:hits"), "{names:?}");
-        assert!(names[3].contains("ZINCRBY"), "{names:?}");
-        assert!(
-            names[4].contains("p:stats:since") && names[4].contains("NX"),
-            "{names:?}"
+        let recent_hits = kind_slot(KeyKind::Recent, 0);
+        assert_eq!(recent_hits, 8);
+        assert_eq!(
+            args[0],
+            [
+                "BITFIELD",
+                "p:stats:counters",
+                "OVERFLOW",
+                "SAT",
+                "INCRBY",
+                "i64",
+                "#0",
+                "3",
+                "INCRBY",
+                "i64",
+                "#1",
+                "1",
+                "INCRBY",
+                "i64",
+                "#8",
+                "1",
+                "INCRBY",
+                "i64",
+                "#9",
+                "1"
+            ]
         );
+        assert_eq!(
+            args[1],
+            ["ZADD", "p:stats:scratch:c1", "4", "AAPL", "1", "MSFT"]
+        );
+        assert_eq!(
+            args[2],
+            [
+                "ZUNIONSTORE",
+                "p:stats:popular",
+                "2",
+                "p:stats:popular",
+                "p:stats:scratch:c1"
+            ]
+        );
+        assert_eq!(args[3], ["UNLINK", "p:stats:scratch:c1"]);
+        assert_eq!(args[4][..2], ["SET", "p:stats:since"]);
+        assert_eq!(args[4][3], "NX");
+        assert_eq!(args.len(), 5);
+        // Counters only, `since` already sent: one command.
+        let counters_only = Pending {
+            counters: [1, 0, 0, 0, 0],
+            ..Pending::default()
+        };
+        assert_eq!(counters_only.commands(&keys).len(), 1);
+        assert_eq!(SLOTS, 17);
+    }
+
+    #[test]
+    fn since_goes_with_the_first_flush_and_again_after_a_failed_one() {
+        let stats = LocalStats::default();
+        assert!(!stats.take().set_since, "an empty flush sends nothing");
+        stats.record(CacheStatus::Hit, None);
+        let first = stats.take();
+        assert!(first.set_since);
+        stats.restore(first);
+        let retried = stats.take();
+        assert!(
+            retried.set_since,
+            "the failed flush's `since` is sent again"
+        );
+        stats.record(CacheStatus::Hit, None);
+        assert!(!stats.take().set_since);
     }
 }

@@ -132,10 +132,10 @@ pub struct Options {
     #[arg(long, value_name = "S", default_value_t = 300.0)]
     pub traffic_warm_every_s: f64,
     /// traffic: the rate whose results are re-measured at other k
-    #[arg(long, value_name = "R", default_value_t = 20.0)]
+    #[arg(long, value_name = "R", default_value_t = 1.0)]
     pub traffic_k_check_rate: f64,
     /// traffic: the k values of that check
-    #[arg(long, value_name = "K,..", value_delimiter = ',', default_values_t = [12.0, 24.0])]
+    #[arg(long, value_name = "K,..", value_delimiter = ',', default_values_t = [60.0, 120.0])]
     pub traffic_k_check: Vec<f64>,
     /// traffic: draw hit rate and bill against R (SVG)
     #[arg(long, value_name = "FILE")]

@@ -37,9 +37,14 @@ pub(crate) struct Traffic {
     pub requests: u64,
     /// Redis commands (every command of a pipeline or transaction; EVAL counts as one).
     pub commands: u64,
-    /// Of those, statistics-flush commands: `INCRBY` / `ZINCRBY` of a
-    /// `{prefix}stats:` key and `SET {prefix}stats:since … NX`.
+    /// Of those, statistics-flush commands: the writes to `{prefix}stats:`
+    /// keys that `Pending::commands` in `shared/src/cache/stats.rs` sends
+    /// (`BITFIELD`, `ZADD`, `ZUNIONSTORE`, `UNLINK`, `SET … NX`; the
+    /// `INCRBY` / `ZINCRBY` of the earlier design too).
     pub flush_commands: u64,
+    /// Of those, scripts (`EVAL` / `EVALSHA`): each also runs commands of
+    /// its own that this proxy cannot see (counted from Redis instead).
+    pub scripts: u64,
     /// REST requests that carried at least one flush command.
     pub flush_requests: u64,
 }
@@ -50,6 +55,7 @@ struct Counts {
     commands: AtomicU64,
     flush_commands: AtomicU64,
     flush_requests: AtomicU64,
+    scripts: AtomicU64,
 }
 
 struct State {
@@ -108,6 +114,7 @@ impl CountingProxy {
             commands: c.commands.load(Ordering::Relaxed),
             flush_commands: c.flush_commands.load(Ordering::Relaxed),
             flush_requests: c.flush_requests.load(Ordering::Relaxed),
+            scripts: c.scripts.load(Ordering::Relaxed),
         }
     }
 }
@@ -133,10 +140,18 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
     }
 }
 
-/// Counts the commands of `body` sent to `path`: (commands, flush commands).
-pub(crate) fn classify(path: &str, body: &[u8], stats_prefix: &str) -> (u64, u64) {
+/// The commands of one REST request, by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Classified {
+    pub commands: u64,
+    pub flush: u64,
+    pub scripts: u64,
+}
+
+/// Counts the commands of `body` sent to `path`.
+pub(crate) fn classify(path: &str, body: &[u8], stats_prefix: &str) -> Classified {
     let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(body) else {
-        return (0, 0);
+        return Classified::default();
     };
     let commands: Vec<&[Value]> = if path.ends_with("/pipeline") || path.ends_with("/multi-exec") {
         items
@@ -146,11 +161,15 @@ pub(crate) fn classify(path: &str, body: &[u8], stats_prefix: &str) -> (u64, u64
     } else {
         vec![items.as_slice()]
     };
-    let flush = commands
-        .iter()
-        .filter(|c| is_flush(c, stats_prefix))
-        .count();
-    (commands.len() as u64, flush as u64)
+    let count = |f: &dyn Fn(&[Value]) -> bool| commands.iter().filter(|c| f(c)).count() as u64;
+    Classified {
+        commands: commands.len() as u64,
+        flush: count(&|c| is_flush(c, stats_prefix)),
+        scripts: count(&|c| {
+            let name = c.first().and_then(Value::as_str).unwrap_or_default();
+            name.eq_ignore_ascii_case("EVAL") || name.eq_ignore_ascii_case("EVALSHA")
+        }),
+    }
 }
 
 fn is_flush(command: &[Value], stats_prefix: &str) -> bool {
@@ -158,7 +177,7 @@ fn is_flush(command: &[Value], stats_prefix: &str) -> bool {
     let name = word(0).to_ascii_uppercase();
     let on_stats = word(1).starts_with(stats_prefix);
     match name.as_str() {
-        "INCRBY" | "ZINCRBY" => on_stats,
+        "INCRBY" | "ZINCRBY" | "BITFIELD" | "ZADD" | "ZUNIONSTORE" | "UNLINK" => on_stats,
         "SET" => {
             on_stats
                 && word(1).ends_with("stats:since")
@@ -183,12 +202,13 @@ async fn forward(req: Request<hyper::body::Incoming>, state: &State) -> Response
         Ok(b) => b.to_bytes(),
         Err(_) => return status(StatusCode::BAD_REQUEST),
     };
-    let (commands, flush) = classify(&path, &body, &state.stats_prefix);
+    let seen = classify(&path, &body, &state.stats_prefix);
     let c = &state.counts;
     c.requests.fetch_add(1, Ordering::Relaxed);
-    c.commands.fetch_add(commands, Ordering::Relaxed);
-    c.flush_commands.fetch_add(flush, Ordering::Relaxed);
-    if flush > 0 {
+    c.commands.fetch_add(seen.commands, Ordering::Relaxed);
+    c.flush_commands.fetch_add(seen.flush, Ordering::Relaxed);
+    c.scripts.fetch_add(seen.scripts, Ordering::Relaxed);
+    if seen.flush > 0 {
         c.flush_requests.fetch_add(1, Ordering::Relaxed);
     }
     let Ok(resp) = builder.body(body).send().await else {
@@ -224,15 +244,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_commands_and_flushes() {
+    fn counts_commands_flushes_and_scripts() {
         let p = "p:stats:";
-        assert_eq!(classify("/", br#"["MGET","p:a","p:g"]"#, p), (1, 0));
-        let pipe = br#"[["MGET","p:a","p:g"],["INCRBY","p:stats:hits","3"],["ZINCRBY","p:stats:popular","2","AAPL"],["SET","p:stats:since","2026","NX"],["EVAL","s","1","p:a"]]"#;
-        assert_eq!(classify("/pipeline", pipe, p), (5, 3));
-        assert_eq!(classify("/multi-exec", pipe, p), (5, 3));
-        // Other prefixes and a SET without NX are not flushes.
-        let other = br#"[["INCRBY","q:stats:hits","1"],["SET","p:stats:since","x"]]"#;
-        assert_eq!(classify("/pipeline", other, p), (2, 0));
-        assert_eq!(classify("/", b"not json", p), (0, 0));
+        let seen = |commands, flush, scripts| Classified {
+            commands,
+            flush,
+            scripts,
+        };
+        assert_eq!(classify("/", br#"["MGET","p:a","p:g"]"#, p), seen(1, 0, 0));
+        let pipe = br##"[["MGET","p:a","p:g"],["BITFIELD","p:stats:counters","OVERFLOW","SAT","INCRBY","i64","#0",3],["ZADD","p:stats:scratch:1",2,"AAPL"],["ZUNIONSTORE","p:stats:popular",2,"p:stats:popular","p:stats:scratch:1"],["UNLINK","p:stats:scratch:1"],["SET","p:stats:since","2026","NX"],["EVAL","s","1","p:a"]]"##;
+        assert_eq!(classify("/pipeline", pipe, p), seen(7, 5, 1));
+        assert_eq!(classify("/multi-exec", pipe, p), seen(7, 5, 1));
+        // Other prefixes, reads of the statistics and a SET without NX are not flushes.
+        let other = br#"[["INCRBY","q:stats:hits","1"],["SET","p:stats:since","x"],["ZREVRANGE","p:stats:popular",0,49],["evalsha","abc","0"]]"#;
+        assert_eq!(classify("/pipeline", other, p), seen(4, 0, 1));
+        assert_eq!(classify("/", b"not json", p), seen(0, 0, 0));
     }
 }

@@ -172,6 +172,10 @@ pub(crate) struct RunResult {
     pub warm: Traffic,
     /// upstash-local's own count over the run (check: read + warmer).
     pub server_commands: u64,
+    /// Commands the scripts ran inside Redis (`INFO commandstats` delta
+    /// minus what the proxies saw); `None` when Redis was not this run's
+    /// alone (its script count disagrees with the proxies').
+    pub script_calls: Option<u64>,
     pub containers_mean: f64,
     pub containers_peak: usize,
     pub busy_peak: usize,
@@ -194,8 +198,26 @@ impl RunResult {
         let warm = self.per(self.warm.commands);
         (read, flush, warm, read + flush + warm)
     }
+    /// Commands run inside scripts, per request (0 when unknown).
+    pub(crate) fn script_calls_per(&self) -> f64 {
+        self.per(self.script_calls.unwrap_or(0))
+    }
+    /// Billed commands per request, every command a script runs included
+    /// (as Upstash's own cost tables count a script).
+    pub(crate) fn billed_per(&self) -> f64 {
+        self.commands_per().3 + self.script_calls_per()
+    }
+    /// $ per million API requests for [`RunResult::billed_per`].
     pub(crate) fn bill(&self) -> f64 {
+        usd_per_million_requests(self.billed_per())
+    }
+    /// $ per million API requests if a script were billed as one command.
+    pub(crate) fn bill_scripts_as_one(&self) -> f64 {
         usd_per_million_requests(self.commands_per().3)
+    }
+    /// Share of the billed commands that are statistics flushes.
+    pub(crate) fn flush_share(&self) -> f64 {
+        self.commands_per().1 / self.billed_per().max(f64::MIN_POSITIVE)
     }
     fn json(&self) -> Value {
         let (read, flush, warm, total) = self.commands_per();
@@ -215,9 +237,11 @@ impl RunResult {
             "storage_reads_per_request": self.per(self.reads),
             "warmer_storage_reads_per_request": self.per(self.warm_reads),
             "rest_requests_per_request": {"read": self.per(self.read.requests), "read_with_flush": self.per(self.read.flush_requests), "warmer": self.per(self.warm.requests)},
-            "redis_commands_per_request": {"read": read, "flush": flush, "warmer": warm, "total": total},
+            "redis_commands_per_request": {"read": read, "flush": flush, "warmer": warm, "total": total, "inside_scripts": self.script_calls.map(|c| self.per(c)), "billed": self.billed_per()},
+            "flush_share_of_billed": self.flush_share(),
             "upstash_local_commands": self.server_commands,
             "usd_per_million_requests": self.bill(),
+            "usd_per_million_requests_scripts_as_one": self.bill_scripts_as_one(),
             "containers": {"mean": self.containers_mean, "peak": self.containers_peak, "peak_busy": self.busy_peak, "cold_starts": self.cold_starts},
             "warmer": {"runs": self.warm_runs, "skipped_still_running": self.warm_skipped, "failed_runs": self.warm_failed},
             "top50_overlap": self.overlap.map(|(a, b)| json!({"overlap": a, "ranked": b})),
@@ -280,6 +304,7 @@ pub(crate) async fn run_plan(env: &Env, model: &Model, plan: Plan, cache_on: boo
     let warmer =
         Arc::new(env.container_with(&warm_proxy.url(), timeout, &config, store_options.clone()));
     let server_before = env.server.stats().redis_commands;
+    let calls_before = command_calls(&env.redis_url).await;
     let k = plan.k;
     let idle_timeout = model.idle_timeout_s;
     let storage = model.storage_latency;
@@ -388,6 +413,12 @@ pub(crate) async fn run_plan(env: &Env, model: &Model, plan: Plan, cache_on: boo
     }
     let real_secs = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
+    let calls_after = command_calls(&env.redis_url).await;
+    let (read, warm) = (read_proxy.traffic(), warm_proxy.traffic());
+    let script_calls = match (calls_before, calls_after) {
+        (Some(before), Some(after)) => script_calls(&before, &after, &[read, warm]),
+        _ => None,
+    };
     let overlap = if cache_on {
         top50_overlap(env, &prefix, &jobs).await
     } else {
@@ -411,9 +442,10 @@ pub(crate) async fn run_plan(env: &Env, model: &Model, plan: Plan, cache_on: boo
         latency: Summary::of(&latencies(&out)),
         reads: stores.iter().map(|s| s.reads()).sum(),
         warm_reads: warmer.store.reads(),
-        read: read_proxy.traffic(),
-        warm: warm_proxy.traffic(),
+        read,
+        warm,
         server_commands: env.server.stats().redis_commands - server_before,
+        script_calls,
         containers_mean: area / plan.sim_secs,
         containers_peak: peak,
         busy_peak,
@@ -423,6 +455,68 @@ pub(crate) async fn run_plan(env: &Env, model: &Model, plan: Plan, cache_on: boo
         warm_failed,
         overlap,
     }
+}
+
+/// Commands Upstash does not bill (its pricing FAQ: AUTH, HELLO, SELECT,
+/// COMMAND, CONFIG, INFO, PING, RESET, QUIT) or that only wrap others
+/// (MULTI/EXEC; the proxies count the commands inside), and CLIENT
+/// (connection set-up).
+const UNBILLED: [&str; 12] = [
+    "auth", "hello", "select", "command", "config", "info", "ping", "reset", "quit", "multi",
+    "exec", "client",
+];
+
+/// Calls per command since Redis started (`INFO commandstats`; commands a
+/// script runs are counted there too), or `None` when Redis cannot be asked.
+async fn command_calls(redis_url: &str) -> Option<HashMap<String, u64>> {
+    let client = redis::Client::open(redis_url).ok()?;
+    let mut conn = client.get_multiplexed_async_connection().await.ok()?;
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .ok()?;
+    Some(parse_commandstats(&info))
+}
+
+/// `cmdstat_get:calls=3,usec=…` lines as name → calls.
+fn parse_commandstats(info: &str) -> HashMap<String, u64> {
+    info.lines()
+        .filter_map(|line| {
+            let (name, fields) = line.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = fields
+                .split(',')
+                .find_map(|f| f.strip_prefix("calls="))?
+                .parse()
+                .ok()?;
+            Some((name.to_ascii_lowercase(), calls))
+        })
+        .collect()
+}
+
+/// Billable commands Redis ran between two snapshots, minus what the
+/// proxies saw: the commands run inside scripts. `None` when the script
+/// counts disagree (someone else used this Redis during the run).
+fn script_calls(
+    before: &HashMap<String, u64>,
+    after: &HashMap<String, u64>,
+    seen: &[Traffic],
+) -> Option<u64> {
+    let delta = |name: &str| {
+        after
+            .get(name)
+            .copied()
+            .unwrap_or(0)
+            .saturating_sub(before.get(name).copied().unwrap_or(0))
+    };
+    let billed: u64 = after
+        .keys()
+        .filter(|name| !UNBILLED.contains(&name.split('|').next().unwrap_or(name)))
+        .map(|name| delta(name))
+        .sum();
+    let top_level: u64 = seen.iter().map(|t| t.commands).sum();
+    let scripts: u64 = seen.iter().map(|t| t.scripts).sum();
+    (delta("eval") + delta("evalsha") == scripts && billed >= top_level).then(|| billed - top_level)
 }
 
 /// |`ZREVRANGE {prefix}stats:popular 0 49` ∩ the 50 most requested symbols of `jobs`|.
@@ -475,7 +569,7 @@ fn fmt_k(k: f64) -> String {
 
 fn main_row(r: &RunResult) -> Vec<String> {
     let p = r.plan.expect("plan");
-    let (read, flush, warm, total) = r.commands_per();
+    let (read, flush, warm, _) = r.commands_per();
     let on = r.cache_on;
     let dash = || "–".to_string();
     vec![
@@ -497,12 +591,20 @@ fn main_row(r: &RunResult) -> Vec<String> {
             dash()
         },
         if on {
-            format!("{read:.3} / {flush:.3} / {warm:.3} = {total:.3}")
+            let inside = r.script_calls.map_or_else(
+                || "?".to_string(),
+                |_| format!("{:.3}", r.script_calls_per()),
+            );
+            format!(
+                "{read:.3} / {flush:.3} / {warm:.3} + {inside} = {:.3}",
+                r.billed_per()
+            )
         } else {
             dash()
         },
+        if on { fmt_pct(r.flush_share()) } else { dash() },
         if on {
-            format!("${:.2}", r.bill())
+            format!("${:.2} (${:.2})", r.bill(), r.bill_scripts_as_one())
         } else {
             dash()
         },
@@ -591,8 +693,9 @@ fn report(opts: &Options, model: &Model, results: &[RunResult], checks: &[RunRes
         "x-cache",
         "storage reads / req (+ warmer)",
         "REST / req (read / warmer)",
-        "commands / req (read / flush / warmer = total)",
-        "$ / 1M req",
+        "billed commands / req (read / flush / warmer + inside scripts = total)",
+        "flush share",
+        "$ / 1M req (scripts as 1 command)",
         "p50",
         "p99",
         "containers mean / peak",
@@ -601,11 +704,11 @@ fn report(opts: &Options, model: &Model, results: &[RunResult], checks: &[RunRes
     ];
     let rows: Vec<Vec<String>> = results.iter().map(main_row).collect();
     md.push_str(&table(&headers, &rows));
-    md.push_str("\n| R | warmer runs (skipped) | failed | REST requests carrying a flush / req | upstash-local commands = read + warmer? | errors | peak busy containers |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    md.push_str("\n| R | warmer runs (skipped) | failed | REST requests carrying a flush / req | upstash-local commands = read + warmer? | commands inside scripts (Redis `INFO commandstats`) | errors | peak busy containers |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     for r in results.iter().filter(|r| r.cache_on) {
         let p = r.plan.expect("plan");
         md.push_str(&format!(
-            "| {} | {} ({}) | {} | {:.3} | {} = {} + {}: {} | {} | {} |\n",
+            "| {} | {} ({}) | {} | {:.3} | {} = {} + {}: {} | {} | {} | {} |\n",
             p.rate,
             r.warm_runs,
             r.warm_skipped,
@@ -619,12 +722,16 @@ fn report(opts: &Options, model: &Model, results: &[RunResult], checks: &[RunRes
             } else {
                 "**no**"
             },
+            r.script_calls.map_or_else(
+                || "unknown: Redis was shared".to_string(),
+                |c| c.to_string()
+            ),
             r.errors,
             r.busy_peak,
         ));
     }
     md.push_str(&format!(
-        "\n### k-independence (R = {})\n\n| k | sim window | requests | hit rate | top-100 hit | REST / req | commands / req | $ / 1M req | containers mean / peak | cold starts | real time / max lag |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
+        "\n### k-independence (R = {})\n\n| k | sim window | requests | hit rate | top-100 hit | REST / req | billed commands / req | $ / 1M req | containers mean / peak | cold starts | real time / max lag |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n",
         opts.traffic_k_check_rate
     ));
     for r in checks {
@@ -637,7 +744,7 @@ fn report(opts: &Options, model: &Model, results: &[RunResult], checks: &[RunRes
             fmt_pct(r.hit),
             fmt_pct(r.hit_top100),
             r.per(r.read.requests + r.warm.requests),
-            r.commands_per().3,
+            r.billed_per(),
             r.bill(),
             r.containers_mean,
             r.containers_peak,
@@ -673,12 +780,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn commands_inside_scripts_come_from_the_commandstats_delta() {
+        let before = parse_commandstats(
+            "# Commandstats\r\ncmdstat_get:calls=10,usec=5,usec_per_call=0.5,rejected_calls=0,failed_calls=0\r\ncmdstat_eval:calls=1,usec=9\r\ncmdstat_info:calls=4,usec=1\r\n",
+        );
+        assert_eq!(before.get("get"), Some(&10));
+        let after = parse_commandstats(
+            "cmdstat_get:calls=13,usec=5\ncmdstat_eval:calls=3,usec=9\ncmdstat_set:calls=2,usec=1\ncmdstat_info:calls=9,usec=1\ncmdstat_client|setname:calls=4,usec=1\n",
+        );
+        let seen = Traffic {
+            requests: 3,
+            commands: 3,
+            scripts: 2,
+            ..Traffic::default()
+        };
+        // 3 GET + 2 EVAL + 2 SET billed, 3 of them seen by the proxy; INFO and CLIENT not billed.
+        assert_eq!(script_calls(&before, &after, &[seen]), Some(4));
+        let other_client = Traffic { scripts: 1, ..seen };
+        assert_eq!(
+            script_calls(&before, &after, &[other_client]),
+            None,
+            "someone else's script ran: unknown"
+        );
+    }
+
+    #[test]
     fn scaling_divides_traffic_durations_only() {
         let c = scaled_config("p:", 300.0);
         let d = CacheConfig::default();
         assert_eq!(c.ttl_latest_price, Duration::from_secs(1));
         assert_eq!(c.l1_ttl, d.l1_ttl.div_f64(300.0));
-        assert_eq!(c.stats_flush_interval, Duration::from_millis(100));
+        assert_eq!(c.stats_flush_interval, Duration::from_millis(200));
         assert_eq!(c.lock_ttl, d.lock_ttl);
         assert_eq!(c.miss_wait, d.miss_wait);
         // Retention (PX) stays well above 1 ms for every kind.
