@@ -307,6 +307,37 @@ fn assert_stats_of_the_scripted_traffic(stats: &Value) {
 }
 
 #[tokio::test]
+async fn the_popularity_ranking_keeps_the_1000_most_requested_symbols() {
+    let f = Fixture::new("ranking-cap").await;
+    let c = f.container();
+    // 1,100 symbols, 50 per flush: the first 100 requested once, the rest twice.
+    for batch in 0..22 {
+        for i in batch * 50..(batch + 1) * 50 {
+            for _ in 0..(1 + u32::from(i >= 100)) {
+                c.cache().note_symbol(&format!("S{i:04}"));
+            }
+        }
+        c.cache().flush_stats().await.unwrap();
+    }
+    let mut conn = upstash::redis_conn().await;
+    let ranking = format!("{}stats:popular", f.prefix);
+    let kept: Vec<String> = redis::cmd("ZRANGE")
+        .arg(&ranking)
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1000);
+    assert!(
+        kept.iter().all(|s| s.as_str() >= "S0100"),
+        "the least requested were dropped: {:?}",
+        &kept[..5]
+    );
+    assert!(redis_keys(&format!("{}stats:scratch:", f.prefix)).await.is_empty());
+}
+
+#[tokio::test]
 async fn a_hit_costs_one_request_even_when_it_flushes_counters() {
     let f = Fixture::new("flush-on-hit").await;
     let mut config = test_cache_config(&f.prefix);
