@@ -334,7 +334,11 @@ async fn the_popularity_ranking_keeps_the_1000_most_requested_symbols() {
         "the least requested were dropped: {:?}",
         &kept[..5]
     );
-    assert!(redis_keys(&format!("{}stats:scratch:", f.prefix)).await.is_empty());
+    assert!(
+        redis_keys(&format!("{}stats:scratch:", f.prefix))
+            .await
+            .is_empty()
+    );
 }
 
 #[tokio::test]

@@ -114,11 +114,8 @@ impl Pending {
         }
         let mut commands = Vec::new();
         let slots = self.counters.iter().chain(self.by_kind.iter().flatten());
-        let increments: Vec<(usize, u64)> = slots
-            .copied()
-            .enumerate()
-            .filter(|(_, v)| *v > 0)
-            .collect();
+        let increments: Vec<(usize, u64)> =
+            slots.copied().enumerate().filter(|(_, v)| *v > 0).collect();
         if !increments.is_empty() {
             let mut add = Command::new("BITFIELD")
                 .arg(keys.stats_counters())
@@ -391,7 +388,10 @@ mod tests {
                 "p:stats:scratch:c1"
             ]
         );
-        assert_eq!(args[3], ["ZREMRANGEBYRANK", "p:stats:popular", "0", "-1001"]);
+        assert_eq!(
+            args[3],
+            ["ZREMRANGEBYRANK", "p:stats:popular", "0", "-1001"]
+        );
         assert_eq!(args[4], ["UNLINK", "p:stats:scratch:c1"]);
         assert_eq!(args[5][..2], ["SET", "p:stats:since"]);
         assert_eq!(args[5][3], "NX");

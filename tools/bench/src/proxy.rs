@@ -39,7 +39,8 @@ pub(crate) struct Traffic {
     pub commands: u64,
     /// Of those, statistics-flush commands: the writes to `{prefix}stats:`
     /// keys that `Pending::commands` in `shared/src/cache/stats.rs` sends
-    /// (`BITFIELD`, `ZADD`, `ZUNIONSTORE`, `UNLINK`, `SET … NX`; the
+    /// (`BITFIELD`, `ZADD`, `ZUNIONSTORE`, `ZREMRANGEBYRANK`, `UNLINK`,
+    /// `SET … NX`; the
     /// `INCRBY` / `ZINCRBY` of the earlier design too).
     pub flush_commands: u64,
     /// Of those, scripts (`EVAL` / `EVALSHA`): each also runs commands of
@@ -177,7 +178,8 @@ fn is_flush(command: &[Value], stats_prefix: &str) -> bool {
     let name = word(0).to_ascii_uppercase();
     let on_stats = word(1).starts_with(stats_prefix);
     match name.as_str() {
-        "INCRBY" | "ZINCRBY" | "BITFIELD" | "ZADD" | "ZUNIONSTORE" | "UNLINK" => on_stats,
+        "INCRBY" | "ZINCRBY" | "BITFIELD" | "ZADD" | "ZUNIONSTORE" | "ZREMRANGEBYRANK"
+        | "UNLINK" => on_stats,
         "SET" => {
             on_stats
                 && word(1).ends_with("stats:since")
@@ -252,9 +254,9 @@ mod tests {
             scripts,
         };
         assert_eq!(classify("/", br#"["MGET","p:a","p:g"]"#, p), seen(1, 0, 0));
-        let pipe = br##"[["MGET","p:a","p:g"],["BITFIELD","p:stats:counters","OVERFLOW","SAT","INCRBY","i64","#0",3],["ZADD","p:stats:scratch:1",2,"AAPL"],["ZUNIONSTORE","p:stats:popular",2,"p:stats:popular","p:stats:scratch:1"],["UNLINK","p:stats:scratch:1"],["SET","p:stats:since","2026","NX"],["EVAL","s","1","p:a"]]"##;
-        assert_eq!(classify("/pipeline", pipe, p), seen(7, 5, 1));
-        assert_eq!(classify("/multi-exec", pipe, p), seen(7, 5, 1));
+        let pipe = br##"[["MGET","p:a","p:g"],["BITFIELD","p:stats:counters","OVERFLOW","SAT","INCRBY","i64","#0",3],["ZADD","p:stats:scratch:1",2,"AAPL"],["ZUNIONSTORE","p:stats:popular",2,"p:stats:popular","p:stats:scratch:1"],["ZREMRANGEBYRANK","p:stats:popular",0,-1001],["UNLINK","p:stats:scratch:1"],["SET","p:stats:since","2026","NX"],["EVAL","s","1","p:a"]]"##;
+        assert_eq!(classify("/pipeline", pipe, p), seen(8, 6, 1));
+        assert_eq!(classify("/multi-exec", pipe, p), seen(8, 6, 1));
         // Other prefixes, reads of the statistics and a SET without NX are not flushes.
         let other = br#"[["INCRBY","q:stats:hits","1"],["SET","p:stats:since","x"],["ZREVRANGE","p:stats:popular",0,49],["evalsha","abc","0"]]"#;
         assert_eq!(classify("/pipeline", other, p), seen(4, 0, 1));
