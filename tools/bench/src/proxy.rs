@@ -43,9 +43,15 @@ pub(crate) struct Traffic {
     /// `SET … NX`; the
     /// `INCRBY` / `ZINCRBY` of the earlier design too).
     pub flush_commands: u64,
+    /// Of those, commands only a miss sends: the lock's `SET … NX`, a
+    /// script (the store or the lock release), a `GET` while waiting for
+    /// another container's value.
+    pub miss_commands: u64,
     /// Of those, scripts (`EVAL` / `EVALSHA`): each also runs commands of
     /// its own that this proxy cannot see (counted from Redis instead).
     pub scripts: u64,
+    /// The keys the scripts were given (their `numkeys`, summed).
+    pub script_keys: u64,
     /// REST requests that carried at least one flush command.
     pub flush_requests: u64,
 }
@@ -56,12 +62,14 @@ struct Counts {
     commands: AtomicU64,
     flush_commands: AtomicU64,
     flush_requests: AtomicU64,
+    miss_commands: AtomicU64,
     scripts: AtomicU64,
+    script_keys: AtomicU64,
 }
 
 struct State {
     upstream: String,
-    stats_prefix: String,
+    key_prefix: String,
     http: reqwest::Client,
     counts: Counts,
 }
@@ -94,7 +102,7 @@ impl CountingProxy {
             .map_err(|e| e.to_string())?;
         let state = Arc::new(State {
             upstream: upstream.trim_end_matches('/').to_string(),
-            stats_prefix: format!("{key_prefix}stats:"),
+            key_prefix: key_prefix.to_string(),
             http,
             counts: Counts::default(),
         });
@@ -115,7 +123,9 @@ impl CountingProxy {
             commands: c.commands.load(Ordering::Relaxed),
             flush_commands: c.flush_commands.load(Ordering::Relaxed),
             flush_requests: c.flush_requests.load(Ordering::Relaxed),
+            miss_commands: c.miss_commands.load(Ordering::Relaxed),
             scripts: c.scripts.load(Ordering::Relaxed),
+            script_keys: c.script_keys.load(Ordering::Relaxed),
         }
     }
 }
@@ -146,11 +156,15 @@ async fn accept_loop(listener: TcpListener, state: Arc<State>) {
 pub(crate) struct Classified {
     pub commands: u64,
     pub flush: u64,
+    pub miss: u64,
     pub scripts: u64,
+    pub script_keys: u64,
 }
 
-/// Counts the commands of `body` sent to `path`.
-pub(crate) fn classify(path: &str, body: &[u8], stats_prefix: &str) -> Classified {
+/// Counts the commands of `body` sent to `path`, for keys under `key_prefix`.
+pub(crate) fn classify(path: &str, body: &[u8], key_prefix: &str) -> Classified {
+    let stats_prefix = format!("{key_prefix}stats:");
+    let lock_prefix = format!("{key_prefix}lock:");
     let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(body) else {
         return Classified::default();
     };
@@ -163,13 +177,36 @@ pub(crate) fn classify(path: &str, body: &[u8], stats_prefix: &str) -> Classifie
         vec![items.as_slice()]
     };
     let count = |f: &dyn Fn(&[Value]) -> bool| commands.iter().filter(|c| f(c)).count() as u64;
+    let name = |c: &[Value]| {
+        c.first()
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_ascii_uppercase()
+    };
+    let is_script = |c: &[Value]| matches!(name(c).as_str(), "EVAL" | "EVALSHA");
+    let numkeys = |c: &[Value]| match c.get(2) {
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        Some(Value::String(s)) => s.parse().unwrap_or(0),
+        _ => 0,
+    };
     Classified {
         commands: commands.len() as u64,
-        flush: count(&|c| is_flush(c, stats_prefix)),
-        scripts: count(&|c| {
-            let name = c.first().and_then(Value::as_str).unwrap_or_default();
-            name.eq_ignore_ascii_case("EVAL") || name.eq_ignore_ascii_case("EVALSHA")
+        flush: count(&|c| is_flush(c, &stats_prefix)),
+        miss: count(&|c| {
+            let key = c.get(1).and_then(Value::as_str).unwrap_or_default();
+            match name(c).as_str() {
+                "SET" => key.starts_with(&lock_prefix),
+                "GET" => !key.starts_with(&stats_prefix),
+                "EVAL" | "EVALSHA" => true,
+                _ => false,
+            }
         }),
+        scripts: count(&is_script),
+        script_keys: commands
+            .iter()
+            .filter(|c| is_script(c))
+            .map(|c| numkeys(c))
+            .sum(),
     }
 }
 
@@ -204,12 +241,14 @@ async fn forward(req: Request<hyper::body::Incoming>, state: &State) -> Response
         Ok(b) => b.to_bytes(),
         Err(_) => return status(StatusCode::BAD_REQUEST),
     };
-    let seen = classify(&path, &body, &state.stats_prefix);
+    let seen = classify(&path, &body, &state.key_prefix);
     let c = &state.counts;
     c.requests.fetch_add(1, Ordering::Relaxed);
     c.commands.fetch_add(seen.commands, Ordering::Relaxed);
     c.flush_commands.fetch_add(seen.flush, Ordering::Relaxed);
+    c.miss_commands.fetch_add(seen.miss, Ordering::Relaxed);
     c.scripts.fetch_add(seen.scripts, Ordering::Relaxed);
+    c.script_keys.fetch_add(seen.script_keys, Ordering::Relaxed);
     if seen.flush > 0 {
         c.flush_requests.fetch_add(1, Ordering::Relaxed);
     }
@@ -246,20 +285,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn counts_commands_flushes_and_scripts() {
-        let p = "p:stats:";
-        let seen = |commands, flush, scripts| Classified {
+    fn counts_commands_flushes_misses_and_scripts() {
+        let p = "p:";
+        let seen = |commands, flush, miss, scripts, script_keys| Classified {
             commands,
             flush,
+            miss,
             scripts,
+            script_keys,
         };
-        assert_eq!(classify("/", br#"["MGET","p:a","p:g"]"#, p), seen(1, 0, 0));
-        let pipe = br##"[["MGET","p:a","p:g"],["BITFIELD","p:stats:counters","OVERFLOW","SAT","INCRBY","i64","#0",3],["ZADD","p:stats:scratch:1",2,"AAPL"],["ZUNIONSTORE","p:stats:popular",2,"p:stats:popular","p:stats:scratch:1"],["ZREMRANGEBYRANK","p:stats:popular",0,-1001],["UNLINK","p:stats:scratch:1"],["SET","p:stats:since","2026","NX"],["EVAL","s","1","p:a"]]"##;
-        assert_eq!(classify("/pipeline", pipe, p), seen(8, 6, 1));
-        assert_eq!(classify("/multi-exec", pipe, p), seen(8, 6, 1));
+        assert_eq!(
+            classify("/", br#"["MGET","p:a","p:g"]"#, p),
+            seen(1, 0, 0, 0, 0)
+        );
+        let pipe = br##"[["MGET","p:a","p:g"],["BITFIELD","p:stats:counters","OVERFLOW","SAT","INCRBY","i64","#0",3],["ZADD","p:stats:scratch:1",2,"AAPL"],["ZUNIONSTORE","p:stats:popular",2,"p:stats:popular","p:stats:scratch:1"],["ZREMRANGEBYRANK","p:stats:popular",0,-1001],["UNLINK","p:stats:scratch:1"],["SET","p:stats:since","2026","NX"],["EVAL","s",3,"p:a","p:lock:a","p:g"]]"##;
+        assert_eq!(classify("/pipeline", pipe, p), seen(8, 6, 1, 1, 3));
+        assert_eq!(classify("/multi-exec", pipe, p), seen(8, 6, 1, 1, 3));
+        // A miss: the lock, a wait for the winner's value, a release.
+        let miss = br#"[["SET","p:lock:a","t","NX","PX",5000],["GET","p:a"],["evalsha","abc","1","p:lock:a"]]"#;
+        assert_eq!(classify("/pipeline", miss, p), seen(3, 0, 3, 1, 1));
         // Other prefixes, reads of the statistics and a SET without NX are not flushes.
-        let other = br#"[["INCRBY","q:stats:hits","1"],["SET","p:stats:since","x"],["ZREVRANGE","p:stats:popular",0,49],["evalsha","abc","0"]]"#;
-        assert_eq!(classify("/pipeline", other, p), seen(4, 0, 1));
-        assert_eq!(classify("/", b"not json", p), seen(0, 0, 0));
+        let other = br#"[["INCRBY","q:stats:hits","1"],["SET","p:stats:since","x"],["ZREVRANGE","p:stats:popular",0,49]]"#;
+        assert_eq!(classify("/pipeline", other, p), seen(3, 0, 0, 0, 0));
+        assert_eq!(classify("/", b"not json", p), seen(0, 0, 0, 0, 0));
     }
 }

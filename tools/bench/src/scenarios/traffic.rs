@@ -191,21 +191,29 @@ impl RunResult {
     fn per(&self, x: u64) -> f64 {
         x as f64 / self.requests.max(1) as f64
     }
-    /// Commands per request: read path without flushes, flushes, warmer, total.
-    pub(crate) fn commands_per(&self) -> (f64, f64, f64, f64) {
-        let read = self.per(self.read.commands - self.read.flush_commands);
-        let flush = self.per(self.read.flush_commands);
-        let warm = self.per(self.warm.commands);
-        (read, flush, warm, read + flush + warm)
+    /// Commands sent per request (a script counted once).
+    pub(crate) fn sent_per(&self) -> f64 {
+        self.per(self.read.commands + self.warm.commands)
     }
-    /// Commands run inside scripts, per request (0 when unknown).
-    pub(crate) fn script_calls_per(&self) -> f64 {
-        self.per(self.script_calls.unwrap_or(0))
+    /// Billed commands per request by purpose, the commands scripts run
+    /// included (as Upstash's own cost tables count a script); `None` when
+    /// those are unknown (Redis was shared).
+    pub(crate) fn split(&self) -> Option<Split> {
+        let inside = self.script_calls?;
+        // The warmer's one script reads the generation and writes each
+        // value: one command per key it is given.
+        let warmer_inside = self.warm.script_keys.min(inside);
+        let read = &self.read;
+        Some(Split {
+            lookups: self.per(read.commands - read.flush_commands - read.miss_commands),
+            misses: self.per(read.miss_commands + inside - warmer_inside),
+            flush: self.per(read.flush_commands),
+            warmer: self.per(self.warm.commands + warmer_inside),
+        })
     }
-    /// Billed commands per request, every command a script runs included
-    /// (as Upstash's own cost tables count a script).
+    /// Billed commands per request (sent ones when the scripts' are unknown).
     pub(crate) fn billed_per(&self) -> f64 {
-        self.commands_per().3 + self.script_calls_per()
+        self.split().map_or_else(|| self.sent_per(), |s| s.total())
     }
     /// $ per million API requests for [`RunResult::billed_per`].
     pub(crate) fn bill(&self) -> f64 {
@@ -213,14 +221,14 @@ impl RunResult {
     }
     /// $ per million API requests if a script were billed as one command.
     pub(crate) fn bill_scripts_as_one(&self) -> f64 {
-        usd_per_million_requests(self.commands_per().3)
+        usd_per_million_requests(self.sent_per())
     }
     /// Share of the billed commands that are statistics flushes.
     pub(crate) fn flush_share(&self) -> f64 {
-        self.commands_per().1 / self.billed_per().max(f64::MIN_POSITIVE)
+        self.per(self.read.flush_commands) / self.billed_per().max(f64::MIN_POSITIVE)
     }
     fn json(&self) -> Value {
-        let (read, flush, warm, total) = self.commands_per();
+        let split = self.split();
         let plan = self.plan.unwrap_or(Plan {
             rate: 0.0,
             k: 1.0,
@@ -237,7 +245,13 @@ impl RunResult {
             "storage_reads_per_request": self.per(self.reads),
             "warmer_storage_reads_per_request": self.per(self.warm_reads),
             "rest_requests_per_request": {"read": self.per(self.read.requests), "read_with_flush": self.per(self.read.flush_requests), "warmer": self.per(self.warm.requests)},
-            "redis_commands_per_request": {"read": read, "flush": flush, "warmer": warm, "total": total, "inside_scripts": self.script_calls.map(|c| self.per(c)), "billed": self.billed_per()},
+            "redis_commands_per_request": {
+                "sent": self.sent_per(),
+                "inside_scripts": self.script_calls.map(|c| self.per(c)),
+                "billed": self.billed_per(),
+                "lookups": split.map(|s| s.lookups), "misses": split.map(|s| s.misses),
+                "flush": split.map(|s| s.flush), "warmer": split.map(|s| s.warmer),
+            },
             "flush_share_of_billed": self.flush_share(),
             "upstash_local_commands": self.server_commands,
             "usd_per_million_requests": self.bill(),
@@ -246,6 +260,27 @@ impl RunResult {
             "warmer": {"runs": self.warm_runs, "skipped_still_running": self.warm_skipped, "failed_runs": self.warm_failed},
             "top50_overlap": self.overlap.map(|(a, b)| json!({"overlap": a, "ranked": b})),
         })
+    }
+}
+
+/// Billed commands per API request, by purpose.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Split {
+    /// The `MGET` of value and generation every cache read past L1 starts with.
+    pub lookups: f64,
+    /// What a miss adds: the lock, the store script and the commands it
+    /// runs, waits for another container's value, lock releases.
+    pub misses: f64,
+    /// Statistics flushes.
+    pub flush: f64,
+    /// The warmer: its reads of the ranking and of TTLs, its write script
+    /// and the commands it runs.
+    pub warmer: f64,
+}
+
+impl Split {
+    pub(crate) fn total(&self) -> f64 {
+        self.lookups + self.misses + self.flush + self.warmer
     }
 }
 
@@ -569,7 +604,6 @@ fn fmt_k(k: f64) -> String {
 
 fn main_row(r: &RunResult) -> Vec<String> {
     let p = r.plan.expect("plan");
-    let (read, flush, warm, _) = r.commands_per();
     let on = r.cache_on;
     let dash = || "–".to_string();
     vec![
@@ -590,17 +624,17 @@ fn main_row(r: &RunResult) -> Vec<String> {
         } else {
             dash()
         },
-        if on {
-            let inside = r.script_calls.map_or_else(
-                || "?".to_string(),
-                |_| format!("{:.3}", r.script_calls_per()),
-            );
-            format!(
-                "{read:.3} / {flush:.3} / {warm:.3} + {inside} = {:.3}",
-                r.billed_per()
-            )
-        } else {
-            dash()
+        match (on, r.split()) {
+            (true, Some(s)) => format!(
+                "{:.3} / {:.3} / {:.3} / {:.3} = {:.3}",
+                s.lookups,
+                s.misses,
+                s.flush,
+                s.warmer,
+                s.total()
+            ),
+            (true, None) => format!("{:.3} sent, script commands unknown", r.sent_per()),
+            (false, _) => dash(),
         },
         if on { fmt_pct(r.flush_share()) } else { dash() },
         if on {
@@ -693,7 +727,7 @@ fn report(opts: &Options, model: &Model, results: &[RunResult], checks: &[RunRes
         "x-cache",
         "storage reads / req (+ warmer)",
         "REST / req (read / warmer)",
-        "billed commands / req (read / flush / warmer + inside scripts = total)",
+        "billed commands / req (lookups / misses / stats flush / warmer = total)",
         "flush share",
         "$ / 1M req (scripts as 1 command)",
         "p50",
@@ -778,6 +812,40 @@ fn report(opts: &Options, model: &Model, results: &[RunResult], checks: &[RunRes
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn billed_commands_split_by_purpose() {
+        let mut r = RunResult {
+            requests: 10,
+            read: Traffic {
+                commands: 20,
+                flush_commands: 2,
+                miss_commands: 6,
+                scripts: 3,
+                ..Traffic::default()
+            },
+            warm: Traffic {
+                commands: 4,
+                scripts: 1,
+                script_keys: 5,
+                ..Traffic::default()
+            },
+            ..RunResult::default()
+        };
+        assert_eq!(r.split(), None, "script commands unknown");
+        assert_eq!(r.billed_per(), 2.4, "sent commands only");
+        r.script_calls = Some(14);
+        let split = r.split().unwrap();
+        assert_eq!(split.lookups, 1.2);
+        assert_eq!(
+            split.misses, 1.5,
+            "6 sent + 14 - 5 run by the warmer's script"
+        );
+        assert_eq!(split.flush, 0.2);
+        assert_eq!(split.warmer, 0.9);
+        assert!((r.billed_per() - 3.8).abs() < 1e-9);
+        assert!((r.flush_share() - 0.2 / 3.8).abs() < 1e-9);
+    }
 
     #[test]
     fn commands_inside_scripts_come_from_the_commandstats_delta() {
