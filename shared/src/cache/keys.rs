@@ -2,6 +2,13 @@
 
 use crate::symbol::Symbol;
 
+/// The value keys' segments after the prefix (each kind's builder and
+/// [`KeySpace::kind_of`] share them).
+const LATEST: &str = "price:latest:";
+const RECENT: &str = "data:recent:";
+const LIST: &str = "symbols:list";
+const INFO: &str = "symbol:info:";
+
 /// What a cached value is, for statistics per kind (the endpoints' kinds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum KeyKind {
@@ -51,22 +58,22 @@ impl KeySpace {
 
     /// `price:latest:{SYMBOL}`.
     pub fn latest_price(&self, symbol: &Symbol) -> String {
-        format!("{}price:latest:{symbol}", self.prefix)
+        format!("{}{LATEST}{symbol}", self.prefix)
     }
 
     /// `data:recent:{SYMBOL}`: the cached recent window.
     pub fn recent_data(&self, symbol: &Symbol) -> String {
-        format!("{}data:recent:{symbol}", self.prefix)
+        format!("{}{RECENT}{symbol}", self.prefix)
     }
 
     /// `symbols:list`.
     pub fn symbol_list(&self) -> String {
-        format!("{}symbols:list", self.prefix)
+        format!("{}{LIST}", self.prefix)
     }
 
     /// `symbol:info:{SYMBOL}`.
     pub fn symbol_info(&self, symbol: &Symbol) -> String {
-        format!("{}symbol:info:{symbol}", self.prefix)
+        format!("{}{INFO}{symbol}", self.prefix)
     }
 
     /// `data:generation`: the token every invalidation replaces (see [`crate::generation`]).
@@ -76,7 +83,7 @@ impl KeySpace {
 
     /// A SCAN `MATCH` pattern for every symbol-info key.
     pub fn symbol_info_pattern(&self) -> String {
-        format!("{}symbol:info:*", self.prefix)
+        format!("{}{INFO}*", self.prefix)
     }
 
     /// The refresh lock of a value key: `lock:{key without prefix}`.
@@ -96,7 +103,7 @@ impl KeySpace {
         values.into_iter().chain(locks).collect()
     }
 
-    /// `stats:counters`: hash of the global counters (see `stats.rs`).
+    /// `stats:counters`: the global counters, one `i64` bitfield slot each (see `stats.rs`).
     pub fn stats_counters(&self) -> String {
         format!("{}stats:counters", self.prefix)
     }
@@ -120,13 +127,13 @@ impl KeySpace {
     /// What `key` (one of this scheme's value keys) holds; `None` for any other key.
     pub(crate) fn kind_of(&self, key: &str) -> Option<KeyKind> {
         let rest = key.strip_prefix(&self.prefix)?;
-        if rest.starts_with("price:latest:") {
+        if rest.starts_with(LATEST) {
             Some(KeyKind::Latest)
-        } else if rest.starts_with("data:recent:") {
+        } else if rest.starts_with(RECENT) {
             Some(KeyKind::Recent)
-        } else if rest == "symbols:list" {
+        } else if rest == LIST {
             Some(KeyKind::List)
-        } else if rest.starts_with("symbol:info:") {
+        } else if rest.starts_with(INFO) {
             Some(KeyKind::Info)
         } else {
             None

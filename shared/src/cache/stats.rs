@@ -35,11 +35,11 @@ use super::keys::{KeyKind, KeySpace};
 use crate::cache_status::CacheStatus;
 use crate::upstash::Command;
 
-/// Names of the global counters (fields of `{prefix}stats:counters`).
+/// The global counters, in the order of their slots in `{prefix}stats:counters`.
 const COUNTERS: [&str; 5] = ["hits", "misses", "stale", "errors", "bypass"];
 
-/// Outcomes also counted per [`KeyKind`], as fields `{kind}:{outcome}`.
-/// Hits include L1 hits, as the global `hits` does.
+/// Outcomes also counted per [`KeyKind`] (slots after the global ones, see
+/// [`kind_slot`]). Hits include L1 hits, as the global `hits` does.
 const KIND_OUTCOMES: [&str; 3] = ["hits", "misses", "stale"];
 
 /// Most distinct symbols remembered between flushes.
@@ -50,7 +50,7 @@ const POPULAR_PER_FLUSH: usize = 50;
 
 /// Most symbols the global ranking keeps (the least requested are dropped
 /// after each flush). The warmer reads at most this many.
-pub(crate) const POPULAR_KEPT: usize = 1_000;
+const POPULAR_KEPT: usize = 1_000;
 
 /// Slots of the counters bitfield (`i64` each): [`COUNTERS`], then
 /// [`KIND_OUTCOMES`] of each [`KeyKind`] in [`KeyKind::ALL`] order.
@@ -73,6 +73,9 @@ pub(crate) struct LocalStats {
     flush_requests: u64,
     /// This container's scratch key suffix for popularity flushes.
     scratch_id: String,
+    /// Flushes taken so far: each gets its own scratch key, so two
+    /// concurrent flushes of one container never share one.
+    flushes: AtomicU64,
     /// `since` was sent (or is being sent) by this container.
     since_sent: AtomicBool,
 }
@@ -92,7 +95,7 @@ pub(crate) struct Pending {
     pub by_kind: [[u64; 3]; 4],
     /// Requests per symbol.
     pub popular: Vec<(String, u64)>,
-    /// The container's popularity scratch key suffix.
+    /// This flush's popularity scratch key suffix.
     pub scratch_id: String,
     /// This flush also sets `since` when it is missing.
     pub set_since: bool,
@@ -176,6 +179,7 @@ impl LocalStats {
             flush_interval,
             flush_requests: flush_requests.max(1),
             scratch_id: format!("{:016x}", fastrand::u64(..)),
+            flushes: AtomicU64::new(0),
             since_sent: AtomicBool::new(false),
         }
     }
@@ -245,7 +249,11 @@ impl LocalStats {
             counters,
             by_kind,
             popular: ranked,
-            scratch_id: self.scratch_id.clone(),
+            scratch_id: format!(
+                "{}-{}",
+                self.scratch_id,
+                self.flushes.fetch_add(1, Ordering::Relaxed)
+            ),
             set_since: false,
         };
         // `since` goes with the first flush that sends anything.
@@ -302,7 +310,19 @@ mod tests {
         assert!(!stats.flush_due());
         assert!(stats.take().is_empty());
         stats.restore(pending.clone());
-        assert_eq!(stats.take(), pending, "restored, `since` included");
+        let retried = stats.take();
+        assert_ne!(
+            retried.scratch_id, pending.scratch_id,
+            "one scratch key per flush"
+        );
+        assert_eq!(
+            Pending {
+                scratch_id: pending.scratch_id.clone(),
+                ..retried
+            },
+            pending,
+            "restored, `since` included"
+        );
     }
 
     #[test]
