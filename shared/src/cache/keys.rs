@@ -108,6 +108,15 @@ impl KeySpace {
         format!("{}stats:counters", self.prefix)
     }
 
+    /// `stats:{hits,misses,stale,errors,bypass}`: the counters of versions
+    /// before 2026-12-02, one key each, no longer read (a reset deletes them).
+    pub(crate) fn legacy_stats_counters(&self) -> Vec<String> {
+        ["hits", "misses", "stale", "errors", "bypass"]
+            .iter()
+            .map(|name| format!("{}stats:{name}", self.prefix))
+            .collect()
+    }
+
     /// `stats:scratch:{id}`: a container's short-lived popularity counts
     /// (written, summed into [`KeySpace::popularity`] and deleted in one flush).
     pub fn stats_scratch(&self, id: &str) -> String {

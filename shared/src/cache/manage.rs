@@ -11,10 +11,6 @@ use super::stats::{SLOTS, kind_slot, now_rfc3339};
 use crate::symbol::Symbol;
 use crate::upstash::{Command, Reply, UpstashError};
 
-/// Counters of versions before 2026-12-02 (one key each, no longer read);
-/// a reset deletes them too.
-const LEGACY_COUNTERS: [&str; 5] = ["hits", "misses", "stale", "errors", "bypass"];
-
 /// Most `SCAN` calls a key count makes before reporting an estimate.
 const COUNT_SCAN_LIMIT: usize = 20;
 
@@ -273,11 +269,7 @@ pub(crate) async fn reset_stats(cache: &ReadThrough) -> Result<String, UpstashEr
         Command::new("DEL")
             .arg(keys.stats_counters())
             .arg(keys.popularity())
-            .args(
-                LEGACY_COUNTERS
-                    .iter()
-                    .map(|name| format!("{}stats:{name}", keys.prefix())),
-            ),
+            .args(keys.legacy_stats_counters()),
         Command::new("SET")
             .arg(keys.stats_since())
             .arg(since.as_str()),
