@@ -339,6 +339,7 @@ async fn run_scenario(
         "cold-start" => scenarios::cold_start::cold_start(env, opts).await,
         "freshness" => scenarios::freshness::freshness(env, opts).await,
         "traffic" => scenarios::traffic::traffic(env, opts, &mut results.traffic).await,
+        "steady" => scenarios::steady::steady(opts),
         _ => unreachable!("validated"),
     };
     let text = format!(

@@ -6,10 +6,11 @@ pub(crate) mod freshness;
 pub(crate) mod hit;
 pub(crate) mod load;
 pub(crate) mod stampede;
+pub(crate) mod steady;
 pub(crate) mod traffic;
 
 /// Every scenario, in run order.
-pub(crate) const ALL: [&str; 9] = [
+pub(crate) const ALL: [&str; 10] = [
     "seed-load",
     "zipf",
     "on-vs-off",
@@ -19,4 +20,5 @@ pub(crate) const ALL: [&str; 9] = [
     "cold-start",
     "freshness",
     "traffic",
+    "steady",
 ];
