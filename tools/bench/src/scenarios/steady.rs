@@ -43,7 +43,8 @@ const MEASURED_COLD: [(f64, f64, f64); 4] = [
     (2000.0, 6.0, 0.760),
 ];
 
-/// The part of the policy that decides hits: fresh TTL and stale grace per kind.
+/// The part of the policy that decides hits: fresh TTL per kind (the stale
+/// grace only sets how long a cold cache takes to settle), and the warmer.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) struct Policy {
     /// Fresh TTL per kind, seconds.
@@ -528,7 +529,7 @@ pub(crate) fn steady(opts: &Options) -> Section {
             "list",
             "all",
             "storage loads / req (+ warmer): sim / model",
-            "billed commands / req (upper bound, no L1): sim / model",
+            "billed commands / req (no L1, no statistics): sim / model",
             "$ / 1M req (sim)",
         ],
         &rows,
