@@ -3,14 +3,15 @@
 //!
 //! 1. Symbols: `WARM_SYMBOLS` ∪ the top `WARM_TOP_N` of the popularity ranking (one request).
 //! 2. Freshness: `PTTL` of every key, pipelined (one request per 100 keys),
-//!    with the data generation read in the first request. A key whose
-//!    remaining life exceeds its stale grace is still fresh and is skipped,
-//!    so warming twice within the fresh TTL reads no storage.
+//!    with the generations (the tag of each value, see `cache::tag`) and
+//!    the data generation read in the first request. A key whose remaining
+//!    life exceeds its stale grace is still fresh and is skipped, so warming
+//!    twice within the fresh TTL reads no storage.
 //! 3. Storage reads for the rest, `WARM_CONCURRENCY` at a time; one failure
 //!    never stops the others.
-//! 4. Writes of at most 100 values per request, each batch one script call
-//!    that writes only if the data generation is still the one read in
-//!    step 2: values read before an invalidation are never written after it.
+//! 4. Writes of at most 100 values per request (a pipeline of `SET`s), each
+//!    value tagged with the generations read in step 2: a value read before
+//!    an invalidation is dead on arrival, never served.
 
 use std::collections::BTreeSet;
 use std::time::Instant;
@@ -20,7 +21,6 @@ use serde::Serialize;
 
 use crate::admin::WarmConfig;
 use crate::cache::{Envelope, PIPELINE_MAX, ReadThrough, now_ms};
-use crate::generation::Token;
 use crate::service::{CacheItem, StockDataService};
 use crate::symbol::Symbol;
 use crate::upstash::UpstashError;
@@ -61,17 +61,17 @@ pub async fn warm(
     for symbol in &symbols {
         items.extend(CacheItem::of_symbol(symbol));
     }
-    let (stale, generation) = stale_items(service, cache, items).await?;
+    let stale = stale_items(service, cache, items).await?;
     let needs_work: BTreeSet<&str> = stale
         .iter()
-        .filter_map(|item| item.symbol().map(Symbol::as_str))
+        .filter_map(|(item, _)| item.symbol().map(Symbol::as_str))
         .collect();
     let skipped = symbols
         .iter()
         .filter(|s| !needs_work.contains(s.as_str()))
         .count();
     let (writes, failed) = load_phase(service, stale, config.concurrency).await;
-    let written = write_phase(cache, &writes, &generation).await?;
+    let written = write_phase(cache, &writes).await?;
     let list_written = written.contains(&&CacheItem::SymbolList);
     let warmed: BTreeSet<&str> = written
         .iter()
@@ -99,20 +99,20 @@ pub async fn warm(
 /// the others).
 async fn load_phase(
     service: &StockDataService,
-    items: Vec<CacheItem>,
+    items: Vec<(CacheItem, String)>,
     concurrency: usize,
 ) -> (Vec<(CacheItem, Envelope)>, BTreeSet<String>) {
-    let loads = futures::stream::iter(items.into_iter().map(|item| async move {
+    let loads = futures::stream::iter(items.into_iter().map(|(item, tag)| async move {
         let begun = Instant::now();
         let loaded = service.load(&item).await;
-        (item, loaded, begun.elapsed())
+        (item, tag, loaded, begun.elapsed())
     }))
     .buffer_unordered(concurrency.max(1))
     .collect::<Vec<_>>()
     .await;
     let mut writes = Vec::new();
     let mut failed = BTreeSet::new();
-    for (item, loaded, delta) in loads {
+    for (item, tag, loaded, delta) in loads {
         match loaded {
             Ok(body) => {
                 let entry = Envelope {
@@ -120,6 +120,7 @@ async fn load_phase(
                     fresh_ttl: item.ttl(service.policy()),
                     delta,
                     body,
+                    tag,
                 };
                 writes.push((item, entry));
             }
@@ -141,7 +142,6 @@ async fn load_phase(
 async fn write_phase<'a>(
     cache: &ReadThrough,
     writes: &'a [(CacheItem, Envelope)],
-    generation: &Token,
 ) -> Result<Vec<&'a CacheItem>, WarmError> {
     let mut written = Vec::new();
     for chunk in writes.chunks(PIPELINE_MAX) {
@@ -149,14 +149,14 @@ async fn write_phase<'a>(
             .iter()
             .map(|(item, entry)| (item.key(cache.keys()), entry))
             .collect();
-        if cache.store_if_current(&entries, generation).await? == chunk.len() {
-            written.extend(chunk.iter().map(|(item, _)| item));
-        } else {
-            tracing::info!(
-                values = chunk.len(),
-                "warmed values not written: the data was invalidated while they were read"
-            );
-        }
+        let stored = cache.store_tagged(&entries, false).await?;
+        written.extend(
+            chunk
+                .iter()
+                .zip(stored)
+                .filter(|(_, stored)| *stored)
+                .map(|((item, _), _)| item),
+        );
     }
     Ok(written)
 }
@@ -175,24 +175,23 @@ async fn choose_symbols(
     Ok(symbols)
 }
 
-/// The items whose key is missing or past its fresh life (by `PTTL`), and
-/// the data generation read with them.
+/// The items whose key is missing or past its fresh life (by `PTTL`), each
+/// with the tag its value must carry (read before any storage read).
 async fn stale_items(
     service: &StockDataService,
     cache: &ReadThrough,
     items: Vec<CacheItem>,
-) -> Result<(Vec<CacheItem>, Token), WarmError> {
+) -> Result<Vec<(CacheItem, String)>, WarmError> {
     let keys: Vec<String> = items.iter().map(|item| item.key(cache.keys())).collect();
-    let (left, generation) = cache.time_left(&keys).await?;
-    let stale = items
+    let (left, tags) = cache.time_left(&keys).await?;
+    Ok(items
         .into_iter()
-        .zip(left)
-        .filter(|(item, left)| {
+        .zip(left.into_iter().zip(tags))
+        .filter(|(item, (left, _))| {
             let ttl = item.ttl(service.policy());
             let grace = service.policy().retention(ttl).saturating_sub(ttl);
             !left.is_some_and(|left| left > grace)
         })
-        .map(|(item, _)| item)
-        .collect();
-    Ok((stale, generation))
+        .map(|(item, (_, tag))| (item, tag))
+        .collect())
 }

@@ -37,6 +37,9 @@ pub struct ProbeStore {
     fault: Mutex<StoreFault>,
     /// Reads of paths containing this text wait until [`ProbeStore::resume`].
     paused: tokio::sync::watch::Sender<Option<String>>,
+    /// Reads of paths containing this text read, then hand over their
+    /// result only after [`ProbeStore::resume`].
+    results_paused: tokio::sync::watch::Sender<Option<String>>,
     held: AtomicUsize,
 }
 
@@ -57,6 +60,7 @@ impl ProbeStore {
             paths: Mutex::new(Vec::new()),
             fault: Mutex::new(StoreFault::Pass),
             paused: tokio::sync::watch::Sender::new(None),
+            results_paused: tokio::sync::watch::Sender::new(None),
             held: AtomicUsize::new(0),
         })
     }
@@ -66,9 +70,18 @@ impl ProbeStore {
         self.paused.send_replace(Some(needle.to_string()));
     }
 
+    /// Reads of a path containing `needle` read at once but hand over their
+    /// result only after [`ProbeStore::resume`]: a read that returns data
+    /// older than a write made meanwhile. (The result is taken before the
+    /// hold, as the memory store's results are copies; a file's would not be.)
+    pub fn hold_results_of(&self, needle: &str) {
+        self.results_paused.send_replace(Some(needle.to_string()));
+    }
+
     /// Lets held reads (and later ones) through.
     pub fn resume(&self) {
         self.paused.send_replace(None);
+        self.results_paused.send_replace(None);
     }
 
     /// Waits until `n` reads are held (panics after 10 s).
@@ -83,7 +96,11 @@ impl ProbeStore {
     }
 
     async fn hold_if_paused(&self, path: &str) {
-        let mut paused = self.paused.subscribe();
+        self.hold_while(&self.paused, path).await;
+    }
+
+    async fn hold_while(&self, channel: &tokio::sync::watch::Sender<Option<String>>, path: &str) {
+        let mut paused = channel.subscribe();
         let matches = |p: &Option<String>| p.as_deref().is_some_and(|n| path.contains(n));
         if !matches(&paused.borrow()) {
             return;
@@ -165,7 +182,10 @@ impl ObjectStore for ProbeStore {
 
     async fn get_opts(&self, location: &Path, options: GetOptions) -> Result<GetResult> {
         self.before_read(location).await?;
-        self.inner.get_opts(location, options).await
+        let result = self.inner.get_opts(location, options).await;
+        self.hold_while(&self.results_paused, location.as_ref())
+            .await;
+        result
     }
 
     async fn get_ranges(&self, location: &Path, ranges: &[Range<u64>]) -> Result<Vec<Bytes>> {

@@ -210,3 +210,28 @@ pub async fn pttl(key: &str) -> i64 {
         .await
         .expect("PTTL")
 }
+
+/// The value at `key` (under `prefix`) when a reader would serve it:
+/// present, decodable and tagged with the current generations (see
+/// `shared::cache::tag`). A value read before an update is `None` even
+/// while it is still in Redis.
+pub async fn live_value(prefix: &str, key: &str) -> Option<shared::cache::Envelope> {
+    let scopes = shared::cache::KeySpace::new(prefix).scopes_of(key);
+    assert!(
+        !scopes.is_empty(),
+        "{key} is not a value key under {prefix}"
+    );
+    let mut mget = redis::cmd("MGET");
+    mget.arg(key).arg(&scopes);
+    let replies: Vec<Option<String>> = mget
+        .query_async(&mut redis_conn().await)
+        .await
+        .expect("MGET");
+    let entry = shared::cache::Envelope::decode(replies[0].as_ref()?.as_bytes()).ok()?;
+    let tag = replies[1..]
+        .iter()
+        .map(|token| token.clone().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("/");
+    (entry.tag == tag).then_some(entry)
+}

@@ -513,7 +513,7 @@ async fn corrupt_stored_value_is_served_from_storage_and_overwritten() {
         assert_eq!(x_cache(&response), "MISS", "{case}: never served as a hit");
         assert_eq!(json_body(&response), expected_latest, "{case}");
         assert!(
-            get(latest_key.clone()).await.starts_with(b"v2|"),
+            get(latest_key.clone()).await.starts_with(b"v3|"),
             "{case}: overwritten"
         );
         assert_eq!(x_cache(&latest(&c, "AAPL").await), "HIT", "{case}");

@@ -1,8 +1,11 @@
 //! Freshness after updates, against the real Redis through upstash-local:
-//! no stale sets (a storage read paused across an invalidation never caches
-//! its old value), no resurrection from a remembered manifest, staleness
-//! bounded by `CACHE_L1_TTL_S` in every container, untouched symbols stay
-//! cached, and what one invalidation costs.
+//! no stale sets (a storage read paused across an invalidation never leaves
+//! a value that a reader would serve), no resurrection from a remembered
+//! manifest, staleness bounded by `CACHE_L1_TTL_S` in every container,
+//! untouched symbols stay cached, what one invalidation costs, and refresh
+//! on update: the first request after an update is a hit with the new
+//! data, and neither a slow refresh nor a slow update ever puts older data
+//! over newer.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +16,7 @@ use integration_tests::containers::{Container, container, test_cache_config};
 use integration_tests::dataset::{add_symbol, append_bar, bars};
 use integration_tests::events::Source;
 use integration_tests::probe_store::probed;
-use integration_tests::upstash::{self, redis_keys, unique_prefix};
+use integration_tests::upstash::{self, live_value, unique_prefix};
 use integration_tests::{json_body, latest, symbol_info, symbol_list, x_cache};
 use lambda_http::{Body, Response};
 use shared::admin::WarmConfig;
@@ -28,12 +31,16 @@ use shared::symbol::Symbol;
 const NEW_CLOSE: f64 = 999.5;
 
 fn new_bar() -> DailyBar {
+    bar_closing("2013-03-04", NEW_CLOSE)
+}
+
+fn bar_closing(date: &str, close: f64) -> DailyBar {
     DailyBar {
-        date: "2013-03-04".parse().unwrap(),
-        open: 990.0,
-        high: 1001.0,
-        low: 989.0,
-        close: NEW_CLOSE,
+        date: date.parse().unwrap(),
+        open: close - 9.5,
+        high: close + 1.5,
+        low: close - 10.5,
+        close,
         volume: 4242,
     }
 }
@@ -56,7 +63,8 @@ enum Invalidator {
     ClearSymbol,
     /// `POST /v1/cache/clear`.
     ClearAll,
-    /// What `stockdata import` sends after it wrote (shared::cache::invalidate).
+    /// What `stockdata import` does after it wrote (`apply_update`:
+    /// invalidation and refresh on update).
     Import,
     /// `POST /v1/cache/invalidate` naming the changed object.
     InvalidateRoute,
@@ -87,7 +95,7 @@ impl Invalidator {
             }
             Invalidator::Import => {
                 let what = Invalidation::symbol(Symbol::parse("AAPL").unwrap());
-                invalidate(operator.cache(), &what).await.unwrap();
+                operator.service.apply_update(&what).await.unwrap();
                 return;
             }
             Invalidator::InvalidateRoute => {
@@ -145,8 +153,10 @@ async fn paused_read_across_invalidation(read: PausedRead, invalidator: Invalida
     let operator = own_container(&server.url(), &data.location, config);
     let what = format!("{read:?} × {invalidator:?}");
 
-    // Old data in the reader's memory (manifest) and, for a stale refresh, in Redis.
+    // Old data in the reader's memory (manifest) and, for a stale refresh,
+    // in Redis; AAPL among the most requested, so updates refresh it.
     assert_eq!(latest(&reader, "AAPL").await.status(), 200, "{what}");
+    reader.cache().flush_stats().await.unwrap();
     let key = format!("{prefix}price:latest:AAPL");
     if !matches!(read, PausedRead::StaleRefresh) {
         let mut conn = upstash::redis_conn().await;
@@ -192,7 +202,7 @@ async fn paused_read_across_invalidation(read: PausedRead, invalidator: Invalida
     );
 
     assert!(
-        redis_keys(&key).await.is_empty(),
+        live_value(&prefix, &key).await.is_none(),
         "{what}: a value read before the update was cached after it"
     );
     let next = latest(&reader, "AAPL").await;
@@ -280,4 +290,108 @@ async fn every_container_serves_the_update_after_the_l1_ttl() {
 #[tokio::test]
 async fn without_l1_every_container_serves_the_update_at_once() {
     every_container_sees_the_update(Duration::ZERO).await;
+}
+
+/// Refresh on update against a newer update: the first update's storage
+/// read returns before the second update writes, and its write lands after
+/// the second update's refresh. Readers get the newer data (a hit right
+/// after the second update), never the older; the older write costs one miss.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_refresh_on_update_never_puts_older_data_over_a_newer_update() {
+    let server = upstash::start().await;
+    let data = memory("slow-update").await;
+    let prefix = unique_prefix("slow-update");
+    let config = test_cache_config(&prefix);
+    let (probe, probed) = probed(&data.location);
+    let reader = own_container(&server.url(), &data.location, config.clone());
+    let slow = Arc::new(own_container(&server.url(), &probed, config.clone()));
+    let fast = own_container(&server.url(), &data.location, config);
+    assert_eq!(x_cache(&latest(&reader, "AAPL").await), "MISS");
+    reader.cache().flush_stats().await.unwrap();
+    let aapl = Invalidation::symbol(Symbol::parse("AAPL").unwrap());
+
+    // The first update: a bar, then its refresh, whose reads of AAPL's
+    // 2013 partition (latest price and recent window) read, then wait.
+    append_bar(&data.location, "AAPL", bar_closing("2013-03-04", 500.5)).await;
+    probe.hold_results_of("daily/AAPL/2013");
+    let first = {
+        let (slow, aapl) = (slow.clone(), aapl.clone());
+        tokio::spawn(async move { slow.service.apply_update(&aapl).await })
+    };
+    probe.wait_until_held(2).await;
+
+    // The second update, whole, while the first holds older data.
+    append_bar(&data.location, "AAPL", bar_closing("2013-03-05", 600.5)).await;
+    let second = fast.service.apply_update(&aapl).await.unwrap().unwrap();
+    assert_eq!(
+        second.refreshed, 1,
+        "the latest price was cached: {second:?}"
+    );
+    let after_second = latest(&reader, "AAPL").await;
+    assert_eq!(
+        x_cache(&after_second),
+        "HIT",
+        "refreshed by the second update"
+    );
+    assert_eq!(close_of(&after_second), 600.5);
+
+    probe.resume();
+    let first = first.await.unwrap().unwrap().unwrap();
+    assert_eq!(first.refreshed, 1, "its SET … XX landed: {first:?}");
+    assert!(
+        live_value(&prefix, &format!("{prefix}price:latest:AAPL"))
+            .await
+            .is_none(),
+        "the older write carries the first update's tokens: dead"
+    );
+    let next = latest(&reader, "AAPL").await;
+    assert_eq!(close_of(&next), 600.5, "never the older update's data");
+    assert_eq!(x_cache(&next), "MISS");
+    assert_eq!(x_cache(&latest(&reader, "AAPL").await), "HIT");
+}
+
+/// Refresh on update, the common case: a popular value that was cached is
+/// a hit with the new data right after the update, in every container,
+/// with no storage read; an unpopular one is invalidated, not written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_update_popular_cached_values_are_hits_with_the_new_data() {
+    let server = upstash::start().await;
+    let data = memory("refresh").await;
+    let prefix = unique_prefix("refresh");
+    let mut config = test_cache_config(&prefix);
+    config.refresh_top_n = 1;
+    let (probe, probed) = probed(&data.location);
+    let reader = own_container(&server.url(), &probed, config.clone());
+    let operator = own_container(&server.url(), &data.location, config);
+    for _ in 0..2 {
+        latest(&reader, "AAPL").await;
+    }
+    assert_eq!(x_cache(&latest(&reader, "BRK.B").await), "MISS");
+    reader.cache().flush_stats().await.unwrap();
+
+    append_bar(&data.location, "AAPL", new_bar()).await;
+    append_bar(&data.location, "BRK.B", bar_closing("2013-03-04", 77.5)).await;
+    let what = Invalidation {
+        symbols: ["AAPL", "BRK.B"].map(|s| Symbol::parse(s).unwrap()).into(),
+        ..Invalidation::default()
+    };
+    let done = operator.service.apply_update(&what).await.unwrap().unwrap();
+    assert_eq!(
+        (done.refreshed, done.not_cached, done.failed),
+        (1, 2, 0),
+        "AAPL (the top 1): latest cached, recent and info not"
+    );
+    let reads = probe.paths().len();
+    let aapl = latest(&reader, "AAPL").await;
+    assert_eq!(x_cache(&aapl), "HIT");
+    assert_eq!(close_of(&aapl), NEW_CLOSE);
+    assert_eq!(probe.paths().len(), reads, "no storage read");
+    let brk = latest(&reader, "BRK.B").await;
+    assert_eq!(brk.status(), 200, "{}", json_body(&brk));
+    assert_eq!(
+        x_cache(&brk),
+        "MISS",
+        "BRK.B is not in the top 1: invalidated only"
+    );
+    assert_eq!(close_of(&brk), 77.5);
 }

@@ -555,15 +555,18 @@ async fn huge_headers_and_bodies(w: &World, tally: &mut Tally) {
 }
 
 /// Every key under the world's prefix is a value of a real symbol, a
-/// statistic flushed by an answered request or the data generation (a clear
-/// replaces it); nothing else. Returns how many keys there are.
+/// statistic flushed by an answered request, the data generation or a
+/// generation token of a real symbol, the list, the info or the epoch (a
+/// clear replaces them); nothing else. Returns how many keys there are.
 async fn assert_only_well_formed_keys(w: &World) -> usize {
     let keys = redis_keys(&w.prefix).await;
     let allowed = |k: &str| {
         let rest = &k[w.prefix.len()..];
         rest.starts_with("stats:")
             || rest == "data:generation"
+            || ["gen:epoch", "gen:list", "gen:info"].contains(&rest)
             || [
+                "gen:sym:",
                 "price:latest:",
                 "data:recent:",
                 "symbol:info:",
@@ -579,6 +582,7 @@ async fn assert_only_well_formed_keys(w: &World) -> usize {
             && !rest.starts_with("stats:")
             && rest != "symbols:list"
             && rest != "data:generation"
+            && !["gen:epoch", "gen:list", "gen:info"].contains(&rest)
         {
             assert!(
                 shared::symbol::Symbol::parse(symbol).is_ok() && symbol == symbol.to_uppercase(),

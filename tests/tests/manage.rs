@@ -171,8 +171,11 @@ async fn clear_all_deletes_only_keys_under_the_prefix() {
     assert_eq!(body["keys_deleted"], before.len() as u64, "{body}");
     assert_eq!(
         redis_keys(prefix).await,
-        [format!("{prefix}data:generation")],
-        "only the new data generation is left"
+        [
+            format!("{prefix}data:generation"),
+            format!("{prefix}gen:epoch")
+        ],
+        "only the new data generation and epoch are left"
     );
     assert!(exists(&outside).await, "keys outside the prefix survive");
     del_key(&outside).await;

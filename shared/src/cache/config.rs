@@ -45,6 +45,11 @@ pub struct CacheConfig {
     pub stats_flush_interval: Duration,
     /// `CACHE_STATS_FLUSH_REQUESTS` (default 100): ... or after this many requests; the most a dying container loses.
     pub stats_flush_requests: u64,
+    /// `CACHE_REFRESH_TOP_N` (default 1000, at most the popularity ranking's
+    /// 1,000; 0 turns it off): refresh on update. An update writes the new
+    /// values of the touched symbols among this many most requested, where
+    /// they were cached, instead of only invalidating them.
+    pub refresh_top_n: usize,
 }
 
 impl Default for CacheConfig {
@@ -68,6 +73,7 @@ impl Default for CacheConfig {
             miss_wait: Duration::from_millis(50),
             stats_flush_interval: Duration::from_secs(60),
             stats_flush_requests: 100,
+            refresh_top_n: 1000,
         }
     }
 }
@@ -193,6 +199,8 @@ impl CacheConfig {
                 d.stats_flush_requests,
                 1..=100_000,
             )?,
+            refresh_top_n: read.count("CACHE_REFRESH_TOP_N", d.refresh_top_n as u64, 0..=1000)?
+                as usize,
         })
     }
 

@@ -1,18 +1,20 @@
 //! The stored form of a cached value: metadata line plus body.
 //!
 //! ```text
-//! v2|{stored_at_ms}|{fresh_ttl_ms}|{delta_ms}|{body_len}|{fnv1a64(body), 16 hex}\n{body}
+//! v3|{stored_at_ms}|{fresh_ttl_ms}|{delta_ms}|{body_len}|{xxh3(body), 16 hex}|{tag}\n{body}
 //! ```
-//! `delta_ms` is how long the recompute took (XFetch's δ). The length and
+//! `delta_ms` is how long the recompute took (XFetch's δ). `tag` names the
+//! generations the value was read under (see [`super::keys::KeySpace::scopes_of`]):
+//! a reader serves it only while those generations are unchanged, so a
+//! value read before an update is dead on arrival whenever it is written. The length and
 //! the checksum make any body that is not exactly what was written (cut
 //! short, extended, or foreign) decode as corrupt, without parsing JSON on
 //! the hit path: a corrupt value is a miss that the next refresh overwrites.
-//! Values of earlier versions (`v1`, and their negative entries) decode as
-//! corrupt the same way.
+//! Values of earlier versions (`v1`, `v2`) decode as corrupt the same way.
 
 use std::time::Duration;
 
-use crate::checksum::fnv1a64;
+use crate::checksum::hash64;
 
 /// A decoded cache entry.
 #[derive(Clone, Debug, PartialEq)]
@@ -25,6 +27,8 @@ pub struct Envelope {
     pub delta: Duration,
     /// The JSON body.
     pub body: String,
+    /// The generations it was read under (no `|` or newline).
+    pub tag: String,
 }
 
 /// A stored value could not be decoded.
@@ -42,12 +46,13 @@ impl Envelope {
     /// Serializes for `SET`.
     pub fn encode(&self) -> String {
         let header = format!(
-            "v2|{}|{}|{}|{}|{:016x}\n",
+            "v3|{}|{}|{}|{}|{:016x}|{}\n",
             self.stored_at_ms,
             self.fresh_ttl.as_millis(),
             self.delta.as_millis(),
             self.body.len(),
-            fnv1a64(self.body.as_bytes())
+            hash64(self.body.as_bytes()),
+            self.tag
         );
         let mut out = String::with_capacity(header.len() + self.body.len());
         out.push_str(&header);
@@ -65,7 +70,7 @@ impl Envelope {
             std::str::from_utf8(&raw[..newline]).map_err(|_| CorruptEntry("header not UTF-8"))?;
         let body = &raw[newline + 1..];
         let mut fields = header.split('|');
-        if fields.next() != Some("v2") {
+        if fields.next() != Some("v3") {
             return Err(CorruptEntry("unknown version"));
         }
         let mut number = || -> Result<u64, CorruptEntry> {
@@ -83,6 +88,7 @@ impl Envelope {
             .filter(|f| f.len() == 16)
             .and_then(|f| u64::from_str_radix(f, 16).ok())
             .ok_or(CorruptEntry("bad checksum field"))?;
+        let tag = fields.next().ok_or(CorruptEntry("no tag"))?.to_string();
         if fields.next().is_some() {
             return Err(CorruptEntry("extra header fields"));
         }
@@ -92,7 +98,7 @@ impl Envelope {
         if body.len() as u64 != length {
             return Err(CorruptEntry("body length differs from the header"));
         }
-        if fnv1a64(body) != checksum {
+        if hash64(body) != checksum {
             return Err(CorruptEntry("body checksum differs from the header"));
         }
         let body = std::str::from_utf8(body).map_err(|_| CorruptEntry("body not UTF-8"))?;
@@ -101,6 +107,7 @@ impl Envelope {
             fresh_ttl,
             delta,
             body: body.to_string(),
+            tag,
         })
     }
 }
@@ -115,6 +122,7 @@ mod tests {
             fresh_ttl: Duration::from_secs(300),
             delta: Duration::from_millis(52),
             body: "{\"a\":\"x|y\\nz\"}".into(),
+            tag: "0123456789abcdef/".into(),
         }
     }
 
@@ -136,6 +144,8 @@ mod tests {
             b"v2|x|2|3|2|0000000000000000\n{}",
             b"v2|1|2|3|2|zz\n{}",
             b"v2|1|2|3|0|cbf29ce484222325\n",
+            b"v2|1|2|3|2|cbf29ce484222325\n{}",
+            b"v3|1|2|3|2|0000000000000000|t|x\n{}",
             b"\xff\xfe",
         ] {
             assert!(Envelope::decode(bad).is_err(), "{bad:?}");

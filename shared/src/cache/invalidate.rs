@@ -1,22 +1,28 @@
 //! Invalidation: removing what an update of the data set made stale.
 //!
-//! One invalidation is one MULTI/EXEC transaction per batch of keys: it
-//! replaces the data generation (`{prefix}data:generation`) and unlinks the
-//! values and refresh locks of the affected symbols. Replacing the
-//! generation is what makes it safe against in-flight reads: a refresh that
-//! read storage before the update finds a different generation (and its
-//! lock gone) when it tries to store, so it writes nothing; every container
-//! that sees the new generation drops its remembered manifest and its L1.
+//! One invalidation is one MULTI/EXEC transaction per batch of symbols: one
+//! `MSET` gives every affected generation key (`gen:sym:{SYMBOL}`,
+//! `gen:list`, `gen:info`) and the data generation (`data:generation`) a
+//! new token, and one `UNLINK` removes the affected values and refresh
+//! locks. Replacing the tokens is what makes it safe against in-flight
+//! reads: a refresh that read storage before the update writes a value
+//! tagged with the old tokens, which no reader serves (see
+//! [`super::tag`]); every container that sees the new data generation drops
+//! its remembered manifest and its L1. Values that an update refreshes
+//! ([`invalidate_keeping`]) are not unlinked: the refresh overwrites them
+//! with `SET … XX`, so only what was cached is written again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::ReadThrough;
+use super::tag::tag_of;
 use crate::generation::Token;
 use crate::symbol::Symbol;
 use crate::upstash::{Command, Reply, UpstashError};
 
-/// Keys unlinked per request (about 40 bytes each: well under Upstash's request size limits).
-const KEYS_PER_REQUEST: usize = 6_000;
+/// Symbols per request: 1,000 generation keys set and up to 6,000 keys
+/// unlinked, about 300 KB (under Upstash's 1 MB request limit).
+const SYMBOLS_PER_REQUEST: usize = 1_000;
 /// Keys asked for per `SCAN` when every symbol-info value goes.
 const SCAN_BATCH: u64 = 500;
 /// Most `SCAN` calls of one invalidation (a safety stop).
@@ -29,7 +35,8 @@ pub struct Invalidation {
     pub symbols: BTreeSet<Symbol>,
     /// The symbol list goes too (the manifest's set of symbols changed).
     pub symbol_list: bool,
-    /// Every symbol's info goes (the manifest changed in ways not known in detail).
+    /// Every symbol's info is invalidated (the manifest changed in ways not
+    /// known in detail): `gen:info` is replaced, the values stay until they expire.
     pub all_symbol_info: bool,
 }
 
@@ -69,73 +76,122 @@ fn new_token() -> String {
     format!("{:016x}", fastrand::u64(..))
 }
 
-/// Replaces the data generation and unlinks every key `what` names.
+/// Replaces the generations of everything `what` names and unlinks its
+/// values and locks.
 ///
-/// Always sends at least one request (the generation changes even when no
-/// key is named). On an error, the batches sent before it took effect.
+/// Always sends at least one request (the data generation changes even
+/// when nothing is named). On an error, the batches sent before it took effect.
 pub async fn invalidate(
     cache: &ReadThrough,
     what: &Invalidation,
 ) -> Result<Invalidated, UpstashError> {
+    Ok(invalidate_keeping(cache, what, &BTreeSet::new()).await?.0)
+}
+
+/// [`invalidate`], except that the values in `keep` are not unlinked; also
+/// returns the tag each of them must carry when written after this
+/// invalidation (read in the same transaction as the new tokens).
+pub(crate) async fn invalidate_keeping(
+    cache: &ReadThrough,
+    what: &Invalidation,
+    keep: &BTreeSet<String>,
+) -> Result<(Invalidated, BTreeMap<String, String>), UpstashError> {
     let keys = cache.keys();
-    let mut targets: Vec<String> = what
-        .symbols
-        .iter()
-        .flat_map(|symbol| keys.all_of_symbol(symbol))
-        .collect();
-    if what.symbol_list {
-        targets.push(keys.symbol_list());
-        targets.push(keys.lock_for(&keys.symbol_list()));
-    }
-    let mut done = Invalidated::default();
-    let mut batches: Vec<&[String]> = targets.chunks(KEYS_PER_REQUEST).collect();
+    let token = new_token();
+    let symbols: Vec<&Symbol> = what.symbols.iter().collect();
+    let mut batches: Vec<&[&Symbol]> = symbols.chunks(SYMBOLS_PER_REQUEST).collect();
     if batches.is_empty() {
         batches.push(&[]);
     }
-    for batch in batches {
-        done.keys_deleted += replace_generation_and_unlink(cache, batch).await?;
-        done.requests += 1;
-    }
-    if what.all_symbol_info {
-        let pattern = keys.symbol_info_pattern();
-        let (deleted, requests) = unlink_matching(cache, &pattern, None).await?;
+    let mut done = Invalidated::default();
+    let mut tags = BTreeMap::new();
+    for (n, batch) in batches.into_iter().enumerate() {
+        let mut generations: Vec<String> =
+            batch.iter().map(|s| keys.symbol_generation(s)).collect();
+        let mut targets: Vec<String> = batch.iter().flat_map(|s| keys.all_of_symbol(s)).collect();
+        if n == 0 {
+            if what.symbol_list {
+                generations.push(keys.list_generation());
+                targets.push(keys.symbol_list());
+                targets.push(keys.lock_for(&keys.symbol_list()));
+            }
+            if what.all_symbol_info {
+                generations.push(keys.info_generation());
+            }
+        }
+        let (kept, targets): (Vec<String>, Vec<String>) =
+            targets.into_iter().partition(|key| keep.contains(key));
+        let (deleted, batch_tags) =
+            replace_and_unlink(cache, &token, &generations, &targets, &kept).await?;
         done.keys_deleted += deleted;
-        done.requests += requests;
+        done.requests += 1;
+        tags.extend(batch_tags);
     }
     cache.forget_local();
-    Ok(done)
+    Ok((done, tags))
 }
 
-/// One transaction: `SET generation <new>` and `UNLINK keys…`; returns the keys deleted.
-async fn replace_generation_and_unlink(
+/// One transaction: `MSET` the generation keys and the data generation to
+/// `token`, `UNLINK targets`, and `MGET` the scopes of `kept`; returns the
+/// keys deleted and the tag of each kept key.
+async fn replace_and_unlink(
     cache: &ReadThrough,
-    batch: &[String],
-) -> Result<u64, UpstashError> {
-    let token = new_token();
-    let mut commands = vec![
-        Command::new("SET")
-            .arg(cache.keys().generation())
-            .arg(token.as_str()),
-    ];
-    if !batch.is_empty() {
-        commands.push(Command::new("UNLINK").args(batch.iter().map(String::as_str)));
+    token: &str,
+    generations: &[String],
+    targets: &[String],
+    kept: &[String],
+) -> Result<(u64, BTreeMap<String, String>), UpstashError> {
+    let keys = cache.keys();
+    let mut mset = Command::new("MSET").arg(keys.generation()).arg(token);
+    for key in generations {
+        mset = mset.arg(key).arg(token);
+    }
+    let mut commands = vec![mset];
+    if !targets.is_empty() {
+        commands.push(Command::new("UNLINK").args(targets.iter().map(String::as_str)));
+    }
+    let scopes: BTreeSet<String> = kept.iter().flat_map(|k| keys.scopes_of(k)).collect();
+    if !scopes.is_empty() {
+        commands.push(Command::new("MGET").args(scopes.iter().map(String::as_str)));
+    }
+    let mut replies = cache.client().transaction(&commands).await?;
+    let mut tags = BTreeMap::new();
+    if !scopes.is_empty() {
+        let tokens = replies
+            .pop()
+            .transpose()?
+            .and_then(Reply::into_array)
+            .filter(|t| t.len() == scopes.len())
+            .ok_or_else(|| UpstashError::Decode("MGET of the scopes".into()))?;
+        let token_of: BTreeMap<&String, Reply> = scopes.iter().zip(tokens).collect();
+        for key in kept {
+            let replies: Vec<Reply> = keys
+                .scopes_of(key)
+                .iter()
+                .map(|scope| token_of.get(scope).cloned().unwrap_or(Reply::Nil))
+                .collect();
+            tags.insert(key.clone(), tag_of(&replies));
+        }
     }
     let mut deleted = 0;
-    for reply in cache.client().transaction(&commands).await? {
+    for reply in replies {
         deleted += reply?.as_int().unwrap_or(0).max(0) as u64;
     }
-    cache.observe(&Token::from_reply(Some(&token)));
-    Ok(deleted)
+    cache.observe(&Token::from_reply(Some(token)));
+    Ok((deleted, tags))
 }
 
-/// Replaces the generation, then unlinks every key under the prefix except
-/// the generation itself (`SCAN MATCH prefix*`, batched `UNLINK`). Never
-/// `FLUSHDB`: the database may be shared.
+/// Replaces the data generation and the epoch (part of every value's
+/// tag), then unlinks every key under the prefix except those two
+/// (`SCAN MATCH prefix*`, batched `UNLINK`). Never `FLUSHDB`: the database
+/// may be shared.
 pub async fn invalidate_everything(cache: &ReadThrough) -> Result<Invalidated, UpstashError> {
-    let first = replace_generation_and_unlink(cache, &[]).await?;
-    let keep = cache.keys().generation();
-    let pattern = cache.keys().scan_pattern();
-    let (deleted, requests) = unlink_matching(cache, &pattern, Some(&keep)).await?;
+    let keys = cache.keys();
+    let epoch = [keys.epoch()];
+    let (first, _) = replace_and_unlink(cache, &new_token(), &epoch, &[], &[]).await?;
+    let keep = [keys.generation(), keys.epoch()];
+    let pattern = keys.scan_pattern();
+    let (deleted, requests) = unlink_matching(cache, &pattern, &keep).await?;
     cache.forget_local();
     Ok(Invalidated {
         keys_deleted: first + deleted,
@@ -147,7 +203,7 @@ pub async fn invalidate_everything(cache: &ReadThrough) -> Result<Invalidated, U
 async fn unlink_matching(
     cache: &ReadThrough,
     pattern: &str,
-    keep: Option<&str>,
+    keep: &[String],
 ) -> Result<(u64, u64), UpstashError> {
     let mut deleted = 0u64;
     let mut requests = 0u64;
@@ -155,7 +211,7 @@ async fn unlink_matching(
     for _ in 0..SCAN_LIMIT {
         let (next, mut found) = scan(cache, &cursor, pattern).await?;
         requests += 1;
-        found.retain(|key| Some(key.as_str()) != keep);
+        found.retain(|key| !keep.contains(key));
         if !found.is_empty() {
             let unlink = Command::new("UNLINK").args(found.iter().map(String::as_str));
             let reply = cache.client().command(&unlink).await?;

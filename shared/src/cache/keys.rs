@@ -8,6 +8,8 @@ const LATEST: &str = "price:latest:";
 const RECENT: &str = "data:recent:";
 const LIST: &str = "symbols:list";
 const INFO: &str = "symbol:info:";
+/// The segment of the per-symbol generation keys.
+const SYMBOL_GEN: &str = "gen:sym:";
 
 /// What a cached value is, for statistics per kind (the endpoints' kinds).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +76,46 @@ impl KeySpace {
     /// `symbol:info:{SYMBOL}`.
     pub fn symbol_info(&self, symbol: &Symbol) -> String {
         format!("{}{INFO}{symbol}", self.prefix)
+    }
+
+    /// `gen:sym:{SYMBOL}`: the token every invalidation of `symbol` replaces;
+    /// part of the tag of the symbol's values.
+    pub fn symbol_generation(&self, symbol: &Symbol) -> String {
+        format!("{}{SYMBOL_GEN}{symbol}", self.prefix)
+    }
+
+    /// `gen:list`: the token every invalidation of the symbol list replaces.
+    pub fn list_generation(&self) -> String {
+        format!("{}gen:list", self.prefix)
+    }
+
+    /// `gen:info`: the token an invalidation of every symbol's info replaces.
+    pub fn info_generation(&self) -> String {
+        format!("{}gen:info", self.prefix)
+    }
+
+    /// `gen:epoch`: the token a clear-all replaces; part of every value's tag.
+    pub fn epoch(&self) -> String {
+        format!("{}gen:epoch", self.prefix)
+    }
+
+    /// The generation keys whose tokens make up the tag of the value at `key`
+    /// (see [`super::Envelope::tag`]): its symbol's (or the list's), the
+    /// info generation for symbol info, and the epoch. Empty for a key that
+    /// is not one of this scheme's value keys.
+    pub fn scopes_of(&self, key: &str) -> Vec<String> {
+        let Some(rest) = key.strip_prefix(&self.prefix) else {
+            return Vec::new();
+        };
+        let symbol_scope =
+            |segment: &str| format!("{}{SYMBOL_GEN}{}", self.prefix, &rest[segment.len()..]);
+        match self.kind_of(key) {
+            Some(KeyKind::Latest) => vec![symbol_scope(LATEST), self.epoch()],
+            Some(KeyKind::Recent) => vec![symbol_scope(RECENT), self.epoch()],
+            Some(KeyKind::Info) => vec![symbol_scope(INFO), self.info_generation(), self.epoch()],
+            Some(KeyKind::List) => vec![self.list_generation(), self.epoch()],
+            None => Vec::new(),
+        }
     }
 
     /// `data:generation`: the token every invalidation replaces (see [`crate::generation`]).
@@ -178,6 +220,33 @@ mod tests {
         assert_eq!(keys.all_of_symbol(&aapl).len(), 6);
         assert_eq!(keys.generation(), "stocks:v1:data:generation");
         assert_eq!(keys.symbol_info_pattern(), "stocks:v1:symbol:info:*");
+    }
+
+    #[test]
+    fn every_value_has_its_scopes_and_the_epoch() {
+        let keys = KeySpace::new("p:");
+        let aapl = Symbol::parse("AAPL").unwrap();
+        let sym = "p:gen:sym:AAPL".to_string();
+        let epoch = "p:gen:epoch".to_string();
+        assert_eq!(keys.symbol_generation(&aapl), sym);
+        assert_eq!(
+            keys.scopes_of(&keys.latest_price(&aapl)),
+            [sym.clone(), epoch.clone()]
+        );
+        assert_eq!(
+            keys.scopes_of(&keys.recent_data(&aapl)),
+            [sym.clone(), epoch.clone()]
+        );
+        assert_eq!(
+            keys.scopes_of(&keys.symbol_info(&aapl)),
+            [sym.clone(), "p:gen:info".into(), epoch.clone()]
+        );
+        assert_eq!(
+            keys.scopes_of(&keys.symbol_list()),
+            ["p:gen:list".to_string(), epoch]
+        );
+        assert!(keys.scopes_of(&keys.generation()).is_empty());
+        assert!(keys.scopes_of("q:price:latest:AAPL").is_empty());
     }
 
     #[test]

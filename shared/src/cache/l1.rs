@@ -51,14 +51,21 @@ impl L1Cache {
         }
     }
 
-    /// Keeps `entry` for `min(ttl, fresh_left)`.
-    pub(crate) fn put(&self, key: &str, entry: Arc<Envelope>, fresh_left: Duration) {
-        let keep = self.ttl.min(fresh_left);
-        if self.is_disabled() || keep.is_zero() {
+    /// Keeps `entry` until `ttl` after `known_current` (when Redis last
+    /// said it was current), and no longer than `fresh_left` from now.
+    pub(crate) fn put(
+        &self,
+        key: &str,
+        entry: Arc<Envelope>,
+        fresh_left: Duration,
+        known_current: Instant,
+    ) {
+        let now = Instant::now();
+        let deadline = (known_current + self.ttl).min(now + fresh_left);
+        if self.is_disabled() || deadline <= now {
             return;
         }
         let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let deadline = Instant::now() + keep;
         if inner
             .map
             .insert(key.to_string(), (deadline, entry))
@@ -106,23 +113,36 @@ mod tests {
             fresh_ttl: Duration::from_secs(1),
             delta: Duration::ZERO,
             body: body.into(),
+            tag: String::new(),
         })
     }
 
     #[test]
     fn bounded_and_expiring() {
         let l1 = L1Cache::new(2, Duration::from_secs(60));
-        l1.put("a", entry("1"), Duration::from_secs(60));
-        l1.put("b", entry("2"), Duration::from_secs(60));
-        l1.put("c", entry("3"), Duration::from_secs(60));
+        l1.put("a", entry("1"), Duration::from_secs(60), Instant::now());
+        l1.put("b", entry("2"), Duration::from_secs(60), Instant::now());
+        l1.put("c", entry("3"), Duration::from_secs(60), Instant::now());
         assert_eq!(l1.len(), 2);
         assert!(l1.get("a").is_none(), "oldest entry evicted");
         assert_eq!(l1.get("c").unwrap().body, "3");
-        l1.put("short", entry("x"), Duration::from_millis(1));
+        l1.put(
+            "short",
+            entry("x"),
+            Duration::from_millis(1),
+            Instant::now(),
+        );
         std::thread::sleep(Duration::from_millis(5));
         assert!(
             l1.get("short").is_none(),
             "never kept beyond the value's freshness"
+        );
+        let long_ago = Instant::now() - Duration::from_secs(59);
+        l1.put("late", entry("y"), Duration::from_secs(60), long_ago);
+        std::thread::sleep(Duration::from_millis(1005));
+        assert!(
+            l1.get("late").is_none(),
+            "never kept beyond the L1 time after Redis last said it was current"
         );
         l1.clear();
         assert_eq!(l1.len(), 0);
@@ -131,7 +151,7 @@ mod tests {
     #[test]
     fn zero_disables() {
         let l1 = L1Cache::new(10, Duration::ZERO);
-        l1.put("a", entry("1"), Duration::from_secs(60));
+        l1.put("a", entry("1"), Duration::from_secs(60), Instant::now());
         assert!(l1.get("a").is_none());
     }
 }

@@ -11,6 +11,7 @@ mod l1;
 pub(crate) mod manage;
 mod read_through;
 mod stats;
+mod tag;
 mod warming;
 
 pub use breaker::BreakerState;

@@ -1,18 +1,20 @@
 //! Read-through caching with stampede protection, stale-while-revalidate,
 //! stale-if-error, an in-process L1 and a circuit breaker.
 //!
-//! Request counts (REST requests to Upstash):
-//! - L1 hit: 0. Hit: 1 (`MGET value generation`: one command).
+//! Request counts (REST requests to Upstash; no scripts anywhere):
+//! - L1 hit: 0. Hit: 1 (`MGET value scopes… generation`: one command, see
+//!   [`super::tag`]).
 //! - Unknown symbol: 1 (the `MGET`); the container's manifest answers, no
 //!   key is written.
-//! - Miss: 3 (`MGET`, `SET lock NX PX`, then one pipeline whose store
-//!   script writes the value and releases the lock only while the lock is
-//!   still ours and the data generation is the one seen before the storage
-//!   read: an invalidation in between makes the write a no-op, so a value
-//!   read before an update is never cached after it).
-//! - Miss that lost the lock: `GET`, `SET NX`, then up to
-//!   `miss_wait_polls` `GET`s while the winner computes; after that it
-//!   reads storage itself rather than fail.
+//! - Miss: 3 requests, 1 + 3 commands: the `MGET`, `SET lock NX PX`, then
+//!   one pipeline of `SET value PX` and `DEL lock`. The value carries the
+//!   tag of the generations the `MGET` saw; an invalidation in between
+//!   replaces one of them, so a value read before an update is dead on
+//!   arrival: no reader ever serves it (and it is not kept in L1 beyond
+//!   `CACHE_L1_TTL_S` from the `MGET`).
+//! - Miss that lost the lock: `MGET`, `SET NX`, then up to
+//!   `miss_wait_polls` `MGET`s of the value and its scopes while the winner
+//!   computes; after that it reads storage itself rather than fail.
 //! - Stale hit: 1 + 1 (`SET NX`); the lock winner refreshes, everyone else
 //!   serves the stale value at once.
 
@@ -27,25 +29,10 @@ use super::envelope::Envelope;
 use super::keys::KeySpace;
 use super::l1::L1Cache;
 use super::stats::{LocalStats, Pending};
+use super::tag::tag_of;
 use crate::cache_status::CacheStatus;
 use crate::generation::{Generation, Token};
 use crate::upstash::{Command, Reply, UpstashClient, UpstashError};
-
-/// Deletes the lock only if it still holds our token.
-const RELEASE_SCRIPT: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
-
-/// The lease-checked write of a refresh. KEYS: value, lock, generation.
-/// ARGV: lock token, generation seen before the storage read ('' = none),
-/// value, PX. Writes only while the lock is still ours (an invalidation
-/// deletes it) and the generation is unchanged (every invalidation replaces
-/// it); releases our lock either way. Returns 1 when written.
-const STORE_SCRIPT: &str = "\
-local seen = redis.call('MGET', KEYS[2], KEYS[3])
-if seen[1] ~= ARGV[1] then return 0 end
-redis.call('DEL', KEYS[2])
-if (seen[2] or '') ~= ARGV[2] then return 0 end
-redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
-return 1";
 
 /// A value found or computed, and how.
 #[derive(Clone, Debug)]
@@ -81,23 +68,28 @@ pub trait Load<E>: AsyncFnOnce() -> Result<String, E> {}
 
 impl<E, F: AsyncFnOnce() -> Result<String, E>> Load<E> for F {}
 
-/// What one `MGET value generation` found.
+/// What one lookup (`MGET value scopes… generation`) found.
 struct Fetched {
+    /// The value, when present and tagged with the current generations.
     value: Option<Arc<Envelope>>,
-    generation: Token,
+    /// The tag of the current generations: what a value read now carries.
+    tag: String,
+    /// When the lookup was sent (Redis said the value was current after this).
+    sent: Instant,
 }
 
-/// A refresh lock won: the value key, our lock token and the generation
-/// seen before the storage read.
+/// A refresh lock won: the value key and the tag of the generations seen
+/// before the storage read.
 struct Lease<'a> {
     key: &'a str,
-    token: String,
-    generation: Token,
+    tag: String,
+    /// When the lookup that saw those generations was sent.
+    looked_up: Instant,
 }
 
 /// The outcome of trying to take a refresh lock.
 enum LockAttempt {
-    Won(String),
+    Won,
     Lost,
     Failed,
 }
@@ -272,38 +264,31 @@ impl ReadThrough {
         if !self.breaker.allow() {
             return self.bypass(key, fresh_ttl, load).await;
         }
-        let Some(Fetched { value, generation }) = self.get_with_flush(key).await else {
+        let Some(Fetched { value, tag, sent }) = self.get_with_flush(key).await else {
             return self.bypass(key, fresh_ttl, load).await;
         };
-        let lease = |token| Lease {
+        let lease = Lease {
             key,
-            token,
-            generation,
+            tag,
+            looked_up: sent,
         };
         match value {
             Some(entry) if now < entry.expires_at_ms() => {
                 if self.should_refresh_early(&entry, now)
-                    && let LockAttempt::Won(token) = self.try_lock(key).await
+                    && let LockAttempt::Won = self.try_lock(key).await
                 {
-                    return self
-                        .refresh(lease(token), fresh_ttl, load, Some(entry))
-                        .await;
+                    return self.refresh(lease, fresh_ttl, load, Some(entry)).await;
                 }
-                Ok(self.hit(key, entry))
+                Ok(self.hit(key, entry, sent))
             }
             Some(stale) => match self.try_lock(key).await {
-                LockAttempt::Won(token) => {
-                    self.refresh(lease(token), fresh_ttl, load, Some(stale))
-                        .await
-                }
+                LockAttempt::Won => self.refresh(lease, fresh_ttl, load, Some(stale)).await,
                 LockAttempt::Lost | LockAttempt::Failed => Ok(self.stale(key, stale)),
             },
             None => {
                 check().await?;
                 match self.try_lock(key).await {
-                    LockAttempt::Won(token) => {
-                        self.refresh(lease(token), fresh_ttl, load, None).await
-                    }
+                    LockAttempt::Won => self.refresh(lease, fresh_ttl, load, None).await,
                     LockAttempt::Lost => self.wait_for_winner(key, fresh_ttl, load).await,
                     LockAttempt::Failed => self.bypass(key, fresh_ttl, load).await,
                 }
@@ -321,13 +306,13 @@ impl ReadThrough {
         })
     }
 
-    /// A fresh value from Redis: kept in L1 and counted.
-    fn hit(&self, key: &str, entry: Arc<Envelope>) -> Lookup {
+    /// A fresh value from Redis (current when `sent`): kept in L1 and counted.
+    fn hit(&self, key: &str, entry: Arc<Envelope>, sent: Instant) -> Lookup {
         let lookup = Lookup {
             entry,
             status: CacheStatus::Hit,
         };
-        self.remember(key, &lookup);
+        self.remember(key, &lookup, sent);
         self.count(CacheStatus::Hit, key);
         lookup
     }
@@ -346,11 +331,16 @@ impl ReadThrough {
         }
     }
 
-    /// `MGET key generation` — as a single command, or, when the counters
-    /// are due for a flush, as a pipeline of the `MGET` and the counter
-    /// commands: still one REST request.
+    /// `MGET key scopes… generation` — as a single command, or, when the
+    /// counters are due for a flush, as a pipeline of the `MGET` and the
+    /// counter commands: still one REST request.
     async fn get_with_flush(&self, key: &str) -> Option<Fetched> {
-        let get = Command::new("MGET").arg(key).arg(self.keys.generation());
+        let scopes = self.keys.scopes_of(key);
+        let get = Command::new("MGET")
+            .arg(key)
+            .args(scopes.iter().map(String::as_str))
+            .arg(self.keys.generation());
+        let sent = Instant::now();
         let reply = if !self.stats.flush_due() {
             self.call("get", self.client.command(&get)).await?
         } else {
@@ -371,22 +361,31 @@ impl ReadThrough {
                 }
             }
         };
-        let Some([value, generation]) = reply
+        let Some(mut replies) = reply
             .into_array()
-            .and_then(|a| <[Reply; 2]>::try_from(a).ok())
+            .filter(|replies| replies.len() == scopes.len() + 2)
         else {
             self.failure(
                 "get",
-                &UpstashError::Decode("MGET did not answer two values".into()),
+                &UpstashError::Decode("MGET did not answer one value per key".into()),
             );
             return None;
         };
-        let generation = Token::from_reply(generation.as_str());
+        let generation = replies.pop().map(|g| Token::from_reply(g.as_str()))?;
         self.observe(&generation);
+        let value = replies.remove(0);
+        let tag = tag_of(&replies);
         Some(Fetched {
-            value: self.decode(key, value),
-            generation,
+            value: self.decode_current(key, value, &tag),
+            tag,
+            sent,
         })
+    }
+
+    /// The value of a reply when it carries `tag` (the current generations);
+    /// a value read before an update is `None`, like a missing one.
+    fn decode_current(&self, key: &str, reply: Reply, tag: &str) -> Option<Arc<Envelope>> {
+        self.decode(key, reply).filter(|entry| entry.tag == tag)
     }
 
     /// Decodes a GET reply; a corrupt value counts as a miss (and is overwritten by the refresh).
@@ -413,27 +412,38 @@ impl ReadThrough {
         )
     }
 
+    /// `SET lock 1 NX PX lock_ttl`. The lock only spares storage duplicate
+    /// reads; freshness rests on the tag, so its holder need not be checked.
     async fn try_lock(&self, key: &str) -> LockAttempt {
-        let token = format!("{:016x}", fastrand::u64(..));
         let lock = Command::new("SET")
             .arg(self.keys.lock_for(key))
-            .arg(token.as_str())
+            .arg(1)
             .arg("NX")
             .arg("PX")
             .arg(self.config.lock_ttl.as_millis() as u64);
         match self.call("lock", self.client.command(&lock)).await {
-            Some(reply) if reply.is_ok_status() => LockAttempt::Won(token),
+            Some(reply) if reply.is_ok_status() => LockAttempt::Won,
             Some(_) => LockAttempt::Lost,
             None => LockAttempt::Failed,
         }
     }
 
-    fn release(&self, key: &str, token: &str) -> Command {
-        Command::new("EVAL")
-            .arg(RELEASE_SCRIPT)
-            .arg(1)
-            .arg(self.keys.lock_for(key))
-            .arg(token)
+    /// `DEL lock`: the refresh is over. Deleting a lock that expired and
+    /// was taken by another refresh costs at most one more storage read.
+    fn release(&self, key: &str) -> Command {
+        Command::new("DEL").arg(self.keys.lock_for(key))
+    }
+
+    /// `SET key value PX retention` (with `XX`: only over a value that is
+    /// there, for refreshes of what was cached).
+    pub(crate) fn store_command(&self, key: &str, entry: &Envelope, only_over: bool) -> Command {
+        let retention = self.config.retention(entry.fresh_ttl);
+        let set = Command::new("SET")
+            .arg(key)
+            .arg(entry.encode())
+            .arg("PX")
+            .arg(retention.as_millis().max(1) as u64);
+        if only_over { set.arg("XX") } else { set }
     }
 
     /// The lock winner: read storage, then store the value and release the
@@ -451,7 +461,7 @@ impl ReadThrough {
         let body = match loaded {
             Ok(body) => body,
             Err(error) => {
-                let release = self.release(lease.key, &lease.token);
+                let release = self.release(lease.key);
                 let _ = self.call("unlock", self.client.command(&release)).await;
                 return self.serve_after_failed_load(lease.key, error, stale);
             }
@@ -461,6 +471,7 @@ impl ReadThrough {
             fresh_ttl,
             delta,
             body,
+            tag: lease.tag,
         };
         self.count(CacheStatus::Miss, lease.key);
         // Counters ride along only when a flush is due, like on a hit: a
@@ -471,22 +482,21 @@ impl ReadThrough {
         } else {
             Pending::default()
         };
-        let mut commands = vec![self.store_command(&lease, &entry)];
+        let mut commands = vec![
+            self.store_command(lease.key, &entry, false),
+            self.release(lease.key),
+        ];
         commands.extend(pending.commands(&self.keys));
         match self.call("store", self.client.pipeline(&commands)).await {
             None => self.stats.restore(pending),
             Some(replies) => {
-                let stored = replies.first().and_then(|r| r.as_ref().ok()?.as_int());
-                if stored != Some(1) {
-                    tracing::info!(
+                if let Some(Err(error)) = replies.first() {
+                    // E.g. a full database: the answer stands, the next request misses again.
+                    tracing::warn!(
                         cache_key = lease.key,
-                        "value not cached: the data was invalidated while it was read"
+                        error_kind = error.kind(),
+                        "value not cached"
                     );
-                    // Served once to this request; never kept in L1.
-                    return Ok(Lookup {
-                        entry: Arc::new(entry),
-                        status: CacheStatus::Miss,
-                    });
                 }
             }
         }
@@ -494,23 +504,11 @@ impl ReadThrough {
             entry: Arc::new(entry),
             status: CacheStatus::Miss,
         };
-        self.remember(lease.key, &lookup);
+        // An update during the storage read makes this value dead in Redis;
+        // L1 keeps it no longer than CACHE_L1_TTL_S after the lookup, the
+        // bound every container's staleness already has.
+        self.remember(lease.key, &lookup, lease.looked_up);
         Ok(lookup)
-    }
-
-    /// The store script call of a refresh.
-    fn store_command(&self, lease: &Lease<'_>, entry: &Envelope) -> Command {
-        let retention = self.config.retention(entry.fresh_ttl);
-        Command::new("EVAL")
-            .arg(STORE_SCRIPT)
-            .arg(3)
-            .arg(lease.key)
-            .arg(self.keys.lock_for(lease.key))
-            .arg(self.keys.generation())
-            .arg(lease.token.as_str())
-            .arg(lease.generation.as_script_arg().unwrap_or(""))
-            .arg(entry.encode())
-            .arg(retention.as_millis().max(1) as u64)
     }
 
     /// A refresh whose storage read failed: the cached value if there is one.
@@ -549,16 +547,25 @@ impl ReadThrough {
         fresh_ttl: Duration,
         load: impl Load<E>,
     ) -> Result<Lookup, E> {
+        let scopes = self.keys.scopes_of(key);
+        let get = Command::new("MGET")
+            .arg(key)
+            .args(scopes.iter().map(String::as_str));
         for _ in 0..self.config.miss_wait_polls {
             tokio::time::sleep(self.config.miss_wait).await;
-            let get = Command::new("GET").arg(key);
+            let sent = Instant::now();
             let Some(reply) = self.call("get", self.client.command(&get)).await else {
                 break;
             };
-            if let Some(entry) = self.decode(key, reply)
+            let Some(mut replies) = reply.into_array().filter(|r| r.len() == scopes.len() + 1)
+            else {
+                break;
+            };
+            let value = replies.remove(0);
+            if let Some(entry) = self.decode_current(key, value, &tag_of(&replies))
                 && now_ms() < entry.expires_at_ms()
             {
-                return Ok(self.hit(key, entry));
+                return Ok(self.hit(key, entry, sent));
             }
         }
         let lookup = self.load_uncached(fresh_ttl, load).await?;
@@ -593,15 +600,21 @@ impl ReadThrough {
                 fresh_ttl,
                 delta: started.elapsed(),
                 body,
+                tag: String::new(),
             }),
             status: CacheStatus::Bypass,
         })
     }
 
-    fn remember(&self, key: &str, lookup: &Lookup) {
+    /// Keeps `lookup` in L1, counting the L1 time from `known_current`.
+    fn remember(&self, key: &str, lookup: &Lookup, known_current: Instant) {
         let left = lookup.entry.expires_at_ms().saturating_sub(now_ms());
-        self.l1
-            .put(key, lookup.entry.clone(), Duration::from_millis(left));
+        self.l1.put(
+            key,
+            lookup.entry.clone(),
+            Duration::from_millis(left),
+            known_current,
+        );
     }
 }
 

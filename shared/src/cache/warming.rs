@@ -1,26 +1,19 @@
 //! The cache operations of the warmer, as methods of the cache: the most
-//! requested symbols, how much fresh life keys have left, and writes that
-//! only land while the data generation is unchanged.
+//! requested symbols, how much fresh life keys have left with the tags
+//! their values must carry, and tagged writes (see [`super::tag`]).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::ReadThrough;
 use super::envelope::Envelope;
+use super::tag::tag_of;
 use crate::generation::Token;
 use crate::symbol::Symbol;
 use crate::upstash::{Command, Reply, UpstashError};
 
 /// Most commands in one pipeline (and values in one write).
 pub const PIPELINE_MAX: usize = 100;
-
-/// Writes many values only while the data generation is unchanged.
-/// KEYS: generation, then the value keys. ARGV: the generation seen before
-/// the storage reads ('' = none), then value and PX of each key. Returns
-/// the number written (0 when an invalidation came in between).
-const STORE_MANY_SCRIPT: &str = "\
-if (redis.call('GET', KEYS[1]) or '') ~= ARGV[1] then return 0 end
-for i = 2, #KEYS do redis.call('SET', KEYS[i], ARGV[2 * i - 2], 'PX', ARGV[2 * i - 1]) end
-return #KEYS - 1";
 
 impl ReadThrough {
     /// The `n` most requested symbols of the popularity ranking, most first.
@@ -42,15 +35,17 @@ impl ReadThrough {
     }
 
     /// The time each of `keys` has left in Redis (`None`: missing or no
-    /// expiry), pipelined [`PIPELINE_MAX`] per request, and the data
-    /// generation, read in the first request and observed (so storage reads
-    /// that follow use a current manifest).
+    /// expiry), pipelined [`PIPELINE_MAX`] per request, and the tag a value
+    /// of each key read from now on must carry. The tags and the data
+    /// generation are read in the first request, and the generation is
+    /// observed (so storage reads that follow use a current manifest).
     pub async fn time_left(
         &self,
         keys: &[String],
-    ) -> Result<(Vec<Option<Duration>>, Token), UpstashError> {
+    ) -> Result<(Vec<Option<Duration>>, Vec<String>), UpstashError> {
+        let scopes: BTreeSet<String> = keys.iter().flat_map(|k| self.keys().scopes_of(k)).collect();
         let mut left = Vec::with_capacity(keys.len());
-        let mut generation = Token::Unknown;
+        let mut tokens = BTreeMap::new();
         let first = [String::new()];
         let chunks: Vec<&[String]> = if keys.is_empty() {
             vec![&first[..0]]
@@ -63,13 +58,22 @@ impl ReadThrough {
                 .map(|key| Command::new("PTTL").arg(key))
                 .collect();
             if n == 0 {
-                commands.push(Command::new("GET").arg(self.keys().generation()));
+                let mget = Command::new("MGET")
+                    .args(scopes.iter().map(String::as_str))
+                    .arg(self.keys().generation());
+                commands.push(mget);
             }
             let mut replies = self.client().pipeline(&commands).await?;
             if n == 0 {
-                let reply = replies.pop().transpose()?;
-                generation = Token::from_reply(reply.as_ref().and_then(Reply::as_str));
-                self.observe(&generation);
+                let mut found = replies
+                    .pop()
+                    .transpose()?
+                    .and_then(Reply::into_array)
+                    .filter(|r| r.len() == scopes.len() + 1)
+                    .ok_or_else(|| UpstashError::Decode("MGET of the scopes".into()))?;
+                let generation = found.pop().map(|g| Token::from_reply(g.as_str()));
+                self.observe(&generation.unwrap_or(Token::Unknown));
+                tokens.extend(scopes.iter().zip(found));
             }
             left.extend(replies.into_iter().map(|reply| {
                 reply
@@ -80,36 +84,40 @@ impl ReadThrough {
                     .map(|ms| Duration::from_millis(ms as u64))
             }));
         }
-        Ok((left, generation))
+        let tags = keys
+            .iter()
+            .map(|key| {
+                let replies: Vec<Reply> = self
+                    .keys()
+                    .scopes_of(key)
+                    .iter()
+                    .map(|scope| tokens.get(scope).cloned().unwrap_or(Reply::Nil))
+                    .collect();
+                tag_of(&replies)
+            })
+            .collect();
+        Ok((left, tags))
     }
 
-    /// Writes `entries` (key, value) in one script call, only if the data
-    /// generation is still `generation` (read before the values were);
-    /// returns how many were written: all, or none.
-    pub async fn store_if_current(
+    /// Writes `entries` (key, value; each value tagged) in one pipeline,
+    /// over any value (`only_over` false) or only over a value that is
+    /// there (`SET … XX`); returns the keys written, in order.
+    pub async fn store_tagged(
         &self,
         entries: &[(String, &Envelope)],
-        generation: &Token,
-    ) -> Result<usize, UpstashError> {
-        let Some(seen) = generation.as_script_arg() else {
-            return Ok(0);
-        };
+        only_over: bool,
+    ) -> Result<Vec<bool>, UpstashError> {
         if entries.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
-        let mut command = Command::new("EVAL")
-            .arg(STORE_MANY_SCRIPT)
-            .arg(entries.len() + 1)
-            .arg(self.keys().generation())
-            .args(entries.iter().map(|(key, _)| key.as_str()))
-            .arg(seen);
-        for (_, entry) in entries {
-            let retention = self.config().retention(entry.fresh_ttl);
-            command = command
-                .arg(entry.encode())
-                .arg(retention.as_millis().max(1) as u64);
-        }
-        let reply = self.client().command(&command).await?;
-        Ok(reply.as_int().unwrap_or(0).max(0) as usize)
+        let commands: Vec<Command> = entries
+            .iter()
+            .map(|(key, entry)| self.store_command(key, entry, only_over))
+            .collect();
+        let replies = self.client().pipeline(&commands).await?;
+        Ok(replies
+            .iter()
+            .map(|reply| reply.as_ref().is_ok_and(Reply::is_ok_status))
+            .collect())
     }
 }

@@ -12,7 +12,6 @@ use super::manage::{Caller, answer, body_json, cache_failed, enabled};
 use super::match_route;
 use crate::admin::AdminConfig;
 use crate::cache::Invalidation;
-use crate::cache::invalidate::invalidate;
 use crate::http::ApiError;
 use crate::object_events;
 use crate::service::StockDataService;
@@ -161,8 +160,8 @@ async fn run(
     what: &Invalidation,
     ignored: &[String],
 ) -> Result<Value, ApiError> {
-    let cache = enabled(service)?;
-    let done = invalidate(cache, what).await.map_err(|error| {
+    enabled(service)?;
+    let done = service.apply_update(what).await.map_err(|error| {
         tracing::error!(
             symbols = what.symbols.len(),
             symbol_list = what.symbol_list,
@@ -170,12 +169,14 @@ async fn run(
         );
         cache_failed(error)
     })?;
+    let done = done.unwrap_or_default();
     let symbols: Vec<&str> = what.symbols.iter().map(Symbol::as_str).collect();
     tracing::info!(
         symbols = symbols.len(),
         symbol_list = what.symbol_list,
         all_symbol_info = what.all_symbol_info,
-        keys_deleted = done.keys_deleted,
+        keys_deleted = done.invalidated.keys_deleted,
+        refreshed = done.refreshed,
         requests = done.requests,
         "cache invalidated"
     );
@@ -184,7 +185,8 @@ async fn run(
         "symbols": symbols,
         "symbol_list": what.symbol_list,
         "all_symbol_info": what.all_symbol_info,
-        "keys_deleted": done.keys_deleted,
+        "keys_deleted": done.invalidated.keys_deleted,
+        "values_refreshed": done.refreshed,
         "ignored": listed(ignored),
     }))
 }

@@ -4,12 +4,12 @@ use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 
 use super::ApiError;
-use crate::checksum::fnv1a64;
+use crate::checksum::hash64;
 use crate::service::JsonBody;
 
 /// A strong ETag of `body`: 64-bit FNV-1a, hex, quoted.
 pub fn etag_of(body: &[u8]) -> String {
-    format!("\"{:016x}\"", fnv1a64(body))
+    format!("\"{:016x}\"", hash64(body))
 }
 
 /// True when an `If-None-Match` value names `etag` (or is `*`).

@@ -1,6 +1,9 @@
 //! The service layer: the one place where the cache wraps every storage read.
 
+mod refresh;
 mod window;
+
+pub use refresh::UpdateReport;
 
 use std::sync::Arc;
 use std::time::Duration;

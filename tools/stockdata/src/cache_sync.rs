@@ -2,18 +2,21 @@
 //!
 //! The settings are the functions' own (`UPSTASH_REDIS_REST_URL`,
 //! `UPSTASH_REDIS_REST_TOKEN`, `CACHE_KEY_PREFIX`, the `CACHE_TTL_*`
-//! values), and the keys come from the same place in `shared` the
-//! functions use ([`shared::cache::invalidate`]). One invalidation is one
-//! REST request per 1,000 symbols: it replaces the data generation and
-//! deletes the touched symbols' values, so no container caches data read
-//! before the import after it (see `shared::generation`).
+//! values, `CACHE_REFRESH_TOP_N`), and the keys come from the same place in
+//! `shared` the functions use ([`StockDataService::apply_update`]). One
+//! invalidation is one REST request per 1,000 symbols: it replaces the
+//! touched generations and deletes the touched symbols' values, so no
+//! container serves data read before the import after it (see
+//! `shared::cache::tag`); then the touched popular values that were cached
+//! are written anew (refresh on update), so their next read is a hit.
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use shared::cache::invalidate::invalidate;
-use shared::cache::{CacheConfig, Invalidated, Invalidation, ReadThrough};
+use shared::cache::{CacheConfig, Invalidation};
 use shared::config::{Config, ConfigError};
-use shared::generation::Generation;
+use shared::service::{StockDataService, UpdateReport};
+use shared::storage::{StockStore, StorageLocation};
 use shared::upstash::{UpstashClient, UpstashError};
 
 /// The tool waits at least this long for each request (an import may run
@@ -30,8 +33,8 @@ pub enum CacheSync {
     NotConfigured,
     /// Nothing changed, so nothing was invalidated.
     NothingChanged,
-    /// The affected keys are gone and the generation replaced.
-    Invalidated(Invalidated),
+    /// The affected keys are invalidated (and the popular cached ones refreshed).
+    Invalidated(UpdateReport),
     /// The cache could not be told: values may stay stale for up to `stale_for`.
     Failed {
         /// Why.
@@ -43,8 +46,14 @@ pub enum CacheSync {
 
 /// The cache settings could not be read.
 #[derive(Debug, thiserror::Error)]
-#[error("cache settings: {0}")]
-pub struct CacheSettingsError(#[source] pub ConfigError);
+pub enum CacheSettingsError {
+    /// A variable is missing or invalid.
+    #[error("cache settings")]
+    Config(#[source] ConfigError),
+    /// `--to` is not a storage location.
+    #[error("storage location")]
+    Location(#[source] shared::storage::LocationError),
+}
 
 /// Invalidates `what` in the cache configured by `lookup` (the environment).
 /// `storage_url` stands in for `STORAGE_URL`, which the tool takes as `--to`.
@@ -53,11 +62,23 @@ pub async fn after_write(
     storage_url: &str,
     what: &Invalidation,
 ) -> Result<CacheSync, CacheSettingsError> {
+    let location = StorageLocation::parse(storage_url).map_err(CacheSettingsError::Location)?;
+    after_write_to(lookup, location, what).await
+}
+
+/// [`after_write`] for a data set already opened at `location` (the
+/// refresh reads the new values from it).
+pub async fn after_write_to(
+    lookup: impl Fn(&str) -> Option<String>,
+    location: StorageLocation,
+    what: &Invalidation,
+) -> Result<CacheSync, CacheSettingsError> {
+    // The location is given; STORAGE_URL is only required to be set.
     let config = Config::from_lookup(|name| match name {
-        "STORAGE_URL" => Some(storage_url.to_string()),
+        "STORAGE_URL" => Some("memory://".into()),
         other => lookup(other),
     })
-    .map_err(CacheSettingsError)?;
+    .map_err(CacheSettingsError::Config)?;
     let Some(mut upstash) = config.upstash.filter(|_| config.cache.enabled) else {
         return Ok(CacheSync::NotConfigured);
     };
@@ -70,14 +91,16 @@ pub async fn after_write(
         Ok(client) => client,
         Err(error) => return Ok(CacheSync::Failed { error, stale_for }),
     };
-    let cache = ReadThrough::new(client, config.cache, Generation::new());
+    let store = Arc::new(StockStore::new(location, config.store.clone()));
+    let service = StockDataService::wire(store, Some(client), config.cache);
     let mut last_error = None;
     for attempt in 0..ATTEMPTS {
         if attempt > 0 {
             tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
         }
-        match invalidate(&cache, what).await {
-            Ok(done) => return Ok(CacheSync::Invalidated(done)),
+        match service.apply_update(what).await {
+            Ok(Some(done)) => return Ok(CacheSync::Invalidated(done)),
+            Ok(None) => return Ok(CacheSync::NotConfigured),
             Err(error) => last_error = Some(error),
         }
     }

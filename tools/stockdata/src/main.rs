@@ -133,14 +133,17 @@ async fn tell_cache(storage_url: &str, what: &Invalidation) -> ExitCode {
         }
         Ok(CacheSync::Invalidated(done)) => {
             println!(
-                "  cache:       invalidated {} symbols{} ({} keys deleted, {} REST requests)",
+                "  cache:       invalidated {} symbols{} ({} keys deleted); refreshed {} cached values with the new data ({} not cached, {} failed); {} REST requests",
                 what.symbols.len(),
                 if what.symbol_list {
                     " and the symbol list"
                 } else {
                     ""
                 },
-                done.keys_deleted,
+                done.invalidated.keys_deleted,
+                done.refreshed,
+                done.not_cached,
+                done.failed,
                 done.requests
             );
             ExitCode::SUCCESS

@@ -1,6 +1,8 @@
 //! The import tells the cache: it invalidates exactly what it changed, in
-//! one REST request, through the same key definitions as the functions; an
-//! unreachable cache leaves the data written and exits with status 3.
+//! one REST request, through the same key definitions as the functions,
+//! and writes the new values of what was cached and popular (refresh on
+//! update); an unreachable cache leaves the data written and exits with
+//! status 3.
 //! Real Redis through upstash-local, the real `stockdata` binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
@@ -11,7 +13,9 @@ use std::time::Duration;
 
 use integration_tests::containers::{Container, container, test_cache_config};
 use integration_tests::events::{Req, Source};
-use integration_tests::upstash::{self, TEST_TOKEN, redis_keys, refused_addr, unique_prefix};
+use integration_tests::upstash::{
+    self, TEST_TOKEN, live_value, redis_keys, refused_addr, unique_prefix,
+};
 use integration_tests::{json_body, latest, x_cache};
 use shared::handlers::{self, SYMBOLS};
 use shared::storage::{StockStore, StorageLocation, StoreOptions};
@@ -92,6 +96,7 @@ async fn import_invalidates_exactly_what_it_changed() {
         ("UPSTASH_REDIS_REST_URL", server.url()),
         ("UPSTASH_REDIS_REST_TOKEN", TEST_TOKEN.to_string()),
         ("CACHE_KEY_PREFIX", prefix.clone()),
+        ("CACHE_REFRESH_TOP_N", "0".to_string()),
     ];
     let requests = server.stats().requests;
 
@@ -103,7 +108,10 @@ async fn import_invalidates_exactly_what_it_changed() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("cache:       invalidated 1 symbols (1 keys deleted, 1 REST requests)"),
+        stdout.contains(
+            "cache:       invalidated 1 symbols (1 keys deleted); refreshed 0 cached values \
+             with the new data (0 not cached, 0 failed); 1 REST requests"
+        ),
         "{stdout}"
     );
     assert_eq!(server.stats().requests - requests, 1, "one REST request");
@@ -144,6 +152,13 @@ async fn import_invalidates_exactly_what_it_changed() {
             .is_empty()
     );
     assert_eq!(list(&c).await["count"], 6);
+    assert_eq!(
+        live_value(&prefix, &format!("{prefix}price:latest:MSFT"))
+            .await
+            .map(|v| v.body.contains("\"symbol\":\"MSFT\"")),
+        Some(true),
+        "untouched and still served"
+    );
     assert_eq!(latest(&c, "NEWCO").await.status(), 200);
 
     // The same file again changes nothing and sends nothing.
@@ -152,6 +167,54 @@ async fn import_invalidates_exactly_what_it_changed() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("nothing changed, nothing invalidated"));
     assert_eq!(server.stats().requests, requests);
+}
+
+/// Refresh on update: the touched values that were cached and are among
+/// the most requested hold the new data after the import; the first
+/// request after it is a hit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_refreshes_what_was_cached_and_popular() {
+    let server = upstash::start().await;
+    let prefix = unique_prefix("import-refreshes");
+    let (_dir, root) = sample_copy();
+    let c = reader(&server.url(), &root, &prefix);
+    for symbol in ["AAPL", "MSFT"] {
+        assert_eq!(x_cache(&latest(&c, symbol).await), "MISS");
+    }
+    assert_eq!(list(&c).await["count"], 5);
+    c.cache().flush_stats().await.unwrap();
+    let env = [
+        ("UPSTASH_REDIS_REST_URL", server.url()),
+        ("UPSTASH_REDIS_REST_TOKEN", TEST_TOKEN.to_string()),
+        ("CACHE_KEY_PREFIX", prefix.clone()),
+    ];
+    let requests = server.stats().requests;
+
+    let out = import(&root, DELTA, &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    // AAPL's latest price was cached; its recent window and info were not.
+    assert!(
+        stdout.contains(
+            "invalidated 1 symbols (0 keys deleted); refreshed 1 cached values \
+             with the new data (2 not cached, 0 failed); 3 REST requests"
+        ),
+        "{stdout}"
+    );
+    // The ranking, the invalidation, one pipeline of SET … XX.
+    assert_eq!(server.stats().requests - requests, 3);
+
+    let aapl = latest(&c, "AAPL").await;
+    assert_eq!(x_cache(&aapl), "HIT", "the first request after the update");
+    assert_eq!(json_body(&aapl)["close"], 420.05);
+    assert_eq!(json_body(&aapl)["date"], "2013-03-04");
+    assert!(
+        redis_keys(&format!("{prefix}data:recent:AAPL"))
+            .await
+            .is_empty(),
+        "what was not cached is not written"
+    );
+    assert_eq!(x_cache(&latest(&c, "MSFT").await), "HIT", "untouched");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -151,8 +151,8 @@ async fn import_one_bar(
         "CACHE_KEY_PREFIX" => Some(prefix.to_string()),
         _ => None,
     };
-    let done = match cache_sync::after_write(lookup, "memory://", &what).await {
-        Ok(CacheSync::Invalidated(done)) => done,
+    let done = match cache_sync::after_write_to(lookup, env.location.clone(), &what).await {
+        Ok(CacheSync::Invalidated(done)) => done.invalidated,
         other => return Err(format!("invalidation: {other:?}")),
     };
     Ok((done, commands_before))
