@@ -140,6 +140,21 @@ pub struct Options {
     /// traffic: draw hit rate and bill against R (SVG)
     #[arg(long, value_name = "FILE")]
     pub traffic_svg: Option<PathBuf>,
+    /// storm: simulated requests/s (the traffic scenario's model otherwise)
+    #[arg(long, value_name = "R", default_value_t = 20.0)]
+    pub storm_rate: f64,
+    /// storm: time factor k
+    #[arg(long, value_name = "K", default_value_t = 12.0)]
+    pub storm_k: f64,
+    /// storm: simulated minutes of traffic before the update (not counted)
+    #[arg(long, value_name = "MIN", default_value_t = 60.0)]
+    pub storm_warmup_minutes: f64,
+    /// storm: simulated minutes shown before the update
+    #[arg(long, value_name = "MIN", default_value_t = 10.0)]
+    pub storm_before_minutes: f64,
+    /// storm: simulated minutes after the update starts
+    #[arg(long, value_name = "MIN", default_value_t = 20.0)]
+    pub storm_after_minutes: f64,
 }
 
 impl Options {
@@ -340,6 +355,7 @@ async fn run_scenario(
         "freshness" => scenarios::freshness::freshness(env, opts).await,
         "traffic" => scenarios::traffic::traffic(env, opts, &mut results.traffic).await,
         "steady" => scenarios::steady::steady(opts),
+        "storm" => scenarios::storm::storm(env, opts).await,
         _ => unreachable!("validated"),
     };
     let text = format!(

@@ -165,6 +165,7 @@ pub(crate) struct Classified {
 pub(crate) fn classify(path: &str, body: &[u8], key_prefix: &str) -> Classified {
     let stats_prefix = format!("{key_prefix}stats:");
     let lock_prefix = format!("{key_prefix}lock:");
+    let generation = format!("{key_prefix}data:generation");
     let Ok(Value::Array(items)) = serde_json::from_slice::<Value>(body) else {
         return Classified::default();
     };
@@ -194,8 +195,13 @@ pub(crate) fn classify(path: &str, body: &[u8], key_prefix: &str) -> Classified 
         flush: count(&|c| is_flush(c, &stats_prefix)),
         miss: count(&|c| {
             let key = c.get(1).and_then(Value::as_str).unwrap_or_default();
+            let last = c.last().and_then(Value::as_str).unwrap_or_default();
             match name(c).as_str() {
-                "SET" => key.starts_with(&lock_prefix),
+                // The lock, the value's store (never a statistic: `SET since NX` is a flush).
+                "SET" => !key.starts_with(&stats_prefix),
+                "DEL" => key.starts_with(&lock_prefix),
+                // A lookup ends with the data generation; a wait for the winner does not.
+                "MGET" => last != generation,
                 "GET" => !key.starts_with(&stats_prefix),
                 "EVAL" | "EVALSHA" => true,
                 _ => false,
@@ -295,15 +301,22 @@ mod tests {
             script_keys,
         };
         assert_eq!(
-            classify("/", br#"["MGET","p:a","p:g"]"#, p),
+            classify(
+                "/",
+                br#"["MGET","p:a","p:gen:sym:A","p:data:generation"]"#,
+                p
+            ),
             seen(1, 0, 0, 0, 0)
         );
-        let pipe = br##"[["MGET","p:a","p:g"],["BITFIELD","p:stats:counters","OVERFLOW","SAT","INCRBY","i64","#0",3],["ZADD","p:stats:scratch:1",2,"AAPL"],["ZUNIONSTORE","p:stats:popular",2,"p:stats:popular","p:stats:scratch:1"],["ZREMRANGEBYRANK","p:stats:popular",0,-1001],["UNLINK","p:stats:scratch:1"],["SET","p:stats:since","2026","NX"],["EVAL","s",3,"p:a","p:lock:a","p:g"]]"##;
+        let pipe = br##"[["MGET","p:a","p:data:generation"],["BITFIELD","p:stats:counters","OVERFLOW","SAT","INCRBY","i64","#0",3],["ZADD","p:stats:scratch:1",2,"AAPL"],["ZUNIONSTORE","p:stats:popular",2,"p:stats:popular","p:stats:scratch:1"],["ZREMRANGEBYRANK","p:stats:popular",0,-1001],["UNLINK","p:stats:scratch:1"],["SET","p:stats:since","2026","NX"],["EVAL","s",3,"p:a","p:lock:a","p:g"]]"##;
         assert_eq!(classify("/pipeline", pipe, p), seen(8, 6, 1, 1, 3));
         assert_eq!(classify("/multi-exec", pipe, p), seen(8, 6, 1, 1, 3));
-        // A miss: the lock, a wait for the winner's value, a release.
-        let miss = br#"[["SET","p:lock:a","t","NX","PX",5000],["GET","p:a"],["evalsha","abc","1","p:lock:a"]]"#;
-        assert_eq!(classify("/pipeline", miss, p), seen(3, 0, 3, 1, 1));
+        // A miss: the lock, a wait for the winner's value, the store and the release.
+        let miss = br#"[["SET","p:lock:a","1","NX","PX",5000],["MGET","p:a","p:gen:sym:A"],["SET","p:a","v","PX",600000],["DEL","p:lock:a"]]"#;
+        assert_eq!(classify("/pipeline", miss, p), seen(4, 0, 4, 0, 0));
+        // Scripts (none since 2026-12-06) are still counted.
+        let script = br#"[["evalsha","abc","1","p:lock:a"]]"#;
+        assert_eq!(classify("/pipeline", script, p), seen(1, 0, 1, 1, 1));
         // Other prefixes, reads of the statistics and a SET without NX are not flushes.
         let other = br#"[["INCRBY","q:stats:hits","1"],["SET","p:stats:since","x"],["ZREVRANGE","p:stats:popular",0,49]]"#;
         assert_eq!(classify("/pipeline", other, p), seen(3, 0, 0, 0, 0));

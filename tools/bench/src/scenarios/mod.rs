@@ -7,10 +7,11 @@ pub(crate) mod hit;
 pub(crate) mod load;
 pub(crate) mod stampede;
 pub(crate) mod steady;
+pub(crate) mod storm;
 pub(crate) mod traffic;
 
 /// Every scenario, in run order.
-pub(crate) const ALL: [&str; 10] = [
+pub(crate) const ALL: [&str; 11] = [
     "seed-load",
     "zipf",
     "on-vs-off",
@@ -21,4 +22,5 @@ pub(crate) const ALL: [&str; 10] = [
     "freshness",
     "traffic",
     "steady",
+    "storm",
 ];

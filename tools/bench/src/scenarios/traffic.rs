@@ -298,6 +298,37 @@ pub(crate) struct Model {
 
 /// Replays one plan with the cache on or off.
 pub(crate) async fn run_plan(env: &Env, model: &Model, plan: Plan, cache_on: bool) -> RunResult {
+    replay(env, model, plan, cache_on, None).await.0
+}
+
+/// Counters read at the start of every simulated minute of a replay.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct MinuteMark {
+    /// Storage reads of the API containers so far.
+    pub reads: u64,
+    /// Commands through the read containers' proxy so far.
+    pub commands: u64,
+}
+
+/// What a replay with an update in it saw over time.
+pub(crate) struct Timeline {
+    /// Counters at the start of each simulated minute (index = minute).
+    pub marks: Vec<MinuteMark>,
+    /// Every request's outcome (`started` is real time from the start).
+    pub outcomes: Vec<Outcome>,
+    /// The update's own result.
+    pub update: super::storm::UpdateDone,
+}
+
+/// [`run_plan`], with `update` started at its simulated time (in its own
+/// task, beside the traffic) and the per-minute counters it needs.
+pub(crate) async fn replay(
+    env: &Env,
+    model: &Model,
+    plan: Plan,
+    cache_on: bool,
+    update: Option<&super::storm::Update>,
+) -> (RunResult, Option<Timeline>) {
     let symbols = model.symbols.min(env.symbols.len());
     let seed = model.seed ^ (plan.rate as u64).wrapping_mul(0x9E37_79B9);
     let jobs = arrivals(
@@ -352,6 +383,8 @@ pub(crate) async fn run_plan(env: &Env, model: &Model, plan: Plan, cache_on: boo
     let mut max_lag = Duration::ZERO;
     let mut next_warm = 0.0f64;
     let mut warm_task: Option<tokio::task::JoinHandle<bool>> = None;
+    let mut update_task: Option<tokio::task::JoinHandle<super::storm::UpdateDone>> = None;
+    let mut marks: Vec<MinuteMark> = Vec::new();
     let (mut warm_runs, mut warm_skipped, mut warm_failed) = (0usize, 0usize, 0usize);
     let start = Instant::now();
     let tokio_start = tokio::time::Instant::now();
@@ -360,6 +393,22 @@ pub(crate) async fn run_plan(env: &Env, model: &Model, plan: Plan, cache_on: boo
         let target = tokio_start + Duration::from_secs_f64(t / k);
         tokio::time::sleep_until(target).await;
         max_lag = max_lag.max(tokio::time::Instant::now().saturating_duration_since(target));
+        if let Some(update) = update {
+            while (marks.len() as f64) * 60.0 <= t {
+                marks.push(MinuteMark {
+                    reads: stores.iter().map(|s| s.reads()).sum(),
+                    commands: read_proxy.traffic().commands,
+                });
+            }
+            if update_task.is_none() && t >= update.at_sim_s {
+                let (update, location) = (update.clone(), env.location.clone());
+                let symbols = env.symbols[..symbols].to_vec();
+                let (url, prefix) = (env.server.url(), prefix.clone());
+                update_task = Some(tokio::spawn(async move {
+                    update.run(location, symbols, &url, &prefix, k, start).await
+                }));
+            }
+        }
         // The warmer, on its schedule, in its own container.
         while cache_on && next_warm <= t {
             let running = warm_task.as_ref().is_some_and(|h| !h.is_finished());
@@ -446,6 +495,13 @@ pub(crate) async fn run_plan(env: &Env, model: &Model, plan: Plan, cache_on: boo
     if let Some(h) = warm_task.take() {
         warm_failed += usize::from(!h.await.unwrap_or(false));
     }
+    let update_done = match update_task.take() {
+        Some(h) => Some(
+            h.await
+                .unwrap_or_else(|e| super::storm::UpdateDone::failed(e.to_string())),
+        ),
+        None => None,
+    };
     let real_secs = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
     let calls_after = command_calls(&env.redis_url).await;
@@ -464,7 +520,12 @@ pub(crate) async fn run_plan(env: &Env, model: &Model, plan: Plan, cache_on: boo
         .filter(|o| o.job.symbol < 100 && o.job.endpoint != Endpoint::Symbols)
         .cloned()
         .collect();
-    RunResult {
+    let timeline = update_done.map(|update| Timeline {
+        marks,
+        outcomes: out.clone(),
+        update,
+    });
+    let result = RunResult {
         plan: Some(plan),
         cache_on,
         requests: out.len(),
@@ -489,7 +550,8 @@ pub(crate) async fn run_plan(env: &Env, model: &Model, plan: Plan, cache_on: boo
         warm_skipped,
         warm_failed,
         overlap,
-    }
+    };
+    (result, timeline)
 }
 
 /// Commands Upstash does not bill (its pricing FAQ: AUTH, HELLO, SELECT,
