@@ -39,7 +39,7 @@ impl ReadThrough {
     /// of each key read from now on must carry. The tags and the data
     /// generation are read in the first request, and the generation is
     /// observed (so storage reads that follow use a current manifest).
-    pub async fn time_left(
+    pub(crate) async fn time_left(
         &self,
         keys: &[String],
     ) -> Result<(Vec<Option<Duration>>, Vec<String>), UpstashError> {
@@ -102,7 +102,7 @@ impl ReadThrough {
     /// Writes `entries` (key, value; each value tagged) in one pipeline,
     /// over any value (`only_over` false) or only over a value that is
     /// there (`SET … XX`); returns the keys written, in order.
-    pub async fn store_tagged(
+    pub(crate) async fn store_tagged(
         &self,
         entries: &[(String, &Envelope)],
         only_over: bool,

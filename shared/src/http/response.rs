@@ -7,7 +7,7 @@ use super::ApiError;
 use crate::checksum::hash64;
 use crate::service::JsonBody;
 
-/// A strong ETag of `body`: 64-bit FNV-1a, hex, quoted.
+/// A strong ETag of `body`: its 64-bit XXH3, hex, quoted.
 pub fn etag_of(body: &[u8]) -> String {
     format!("\"{:016x}\"", hash64(body))
 }

@@ -4,11 +4,9 @@
 //! serde_json in field order `{"symbol":…,"days":…,"data_points":[{"date":"YYYY-MM-DD",…},…]}`
 //! (the envelope's checksum guarantees the body is exactly what was
 //! written). A smaller `days` keeps the points with `date >= last − days`:
-//! ISO dates compare as strings, so the cut is found by scanning for each
-//! point's `{"date":"` and the tail is copied as it is, instead of parsing
-//! 250 points and serializing them again.
-
-use chrono::NaiveDate;
+//! ISO dates compare as strings, so the cut is found by scanning back from
+//! the last point's `{"date":"` and the tail is copied as it is, instead of
+//! parsing 250 points and serializing them again.
 
 use crate::models::window_start;
 
@@ -25,25 +23,29 @@ pub(super) fn slice_serialized(body: &str, days: u32) -> Option<String> {
     let symbol = &symbol_field[..symbol_end];
     let points_at = body.find(POINTS)? + POINTS.len();
     let points = &body[points_at..];
-    let dates: Vec<(usize, &str)> = points
-        .match_indices(POINT)
-        .map(|(at, _)| {
-            (
-                at,
-                points.get(at + POINT.len()..at + POINT.len() + DATE_LEN),
-            )
-        })
-        .map(|(at, date)| date.map(|d| (at, d)))
-        .collect::<Option<_>>()?;
-    let tail = match dates.last() {
+    // Points are in date order: scan from the end and stop at the first
+    // point before the cut (a few KB for a small `days`, not the window).
+    let mut from_end = points.rmatch_indices(POINT).map(|(at, _)| {
+        points
+            .get(at + POINT.len()..at + POINT.len() + DATE_LEN)
+            .map(|date| (at, date))
+    });
+    let tail = match from_end.next() {
         None => "]}",
-        Some((_, last)) => {
-            let last: NaiveDate = last.parse().ok()?;
-            let start = window_start(last, days).format("%Y-%m-%d").to_string();
-            match dates.iter().find(|(_, date)| *date >= start.as_str()) {
-                Some((at, _)) => &points[*at..],
-                None => "]}",
+        Some(last) => {
+            let (last_at, last) = last?;
+            let start = window_start(last.parse().ok()?, days)
+                .format("%Y-%m-%d")
+                .to_string();
+            let mut cut = (last >= start.as_str()).then_some(last_at);
+            for point in from_end {
+                let (at, date) = point?;
+                if date < start.as_str() {
+                    break;
+                }
+                cut = Some(at);
             }
+            cut.map_or("]}", |at| &points[at..])
         }
     };
     Some(format!(

@@ -305,7 +305,11 @@ async fn run(opts: Options, args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let progress = std::io::stdout().is_terminal();
     let mut symbols = opts.zipf_symbols.max(opts.seed_symbols);
-    if opts.scenarios.iter().any(|s| s == "traffic") {
+    if opts
+        .scenarios
+        .iter()
+        .any(|s| s == "traffic" || s == "storm")
+    {
         symbols = symbols.max(opts.traffic_symbols);
     }
     let env = Env::start(

@@ -138,7 +138,12 @@ pub(crate) struct Expected {
     pub loads_all: f64,
     /// Storage loads per request by the warmer (one per warmed key per TTL, at most per run).
     pub warm_loads: f64,
+    /// Hit rate of the requests for the 100 most popular symbols (list excluded).
+    pub hit_top100: f64,
 }
+
+/// Symbols of the "top 100" hit rate (the `traffic` scenario's definition).
+const TOP: usize = 100;
 
 /// The analytical model: keys warmed by the warmer (the true top
 /// `warm_top`, which its ranking finds once traffic has run) never miss (it rewrites
@@ -149,6 +154,7 @@ pub(crate) fn model(w: &Workload, p: &Policy) -> Expected {
     let shares = w.shares();
     let mut e = Expected::default();
     let warmed = |rank: usize| p.warm_every > 0.0 && rank < p.warm_top;
+    let mut top_share = 0.0;
     for kind in 0..4 {
         let (mut hit, mut loads) = (0.0, 0.0);
         if kind == 2 {
@@ -170,6 +176,19 @@ pub(crate) fn model(w: &Workload, p: &Policy) -> Expected {
                 hit += q * key_hit_rate(lambda, p.ttl[kind]);
                 loads += q * key_loads(lambda, p.ttl[kind]);
             }
+            let (mut top_hit, mut top_q) = (0.0, 0.0);
+            for rank in 0..TOP.min(w.symbols) {
+                let q = zipf.pmf(rank);
+                let h = if warmed(rank) {
+                    1.0
+                } else {
+                    key_hit_rate(w.rate * shares[kind] * q, p.ttl[kind])
+                };
+                top_hit += shares[kind] * q * h;
+                top_q += shares[kind] * q;
+            }
+            e.hit_top100 += top_hit;
+            top_share += top_q;
         }
         e.hit[kind] = hit;
         e.loads[kind] = loads;
@@ -185,6 +204,7 @@ pub(crate) fn model(w: &Workload, p: &Policy) -> Expected {
             e.warm_loads += keys as f64 / period / w.rate;
         }
     }
+    e.hit_top100 /= f64::max(top_share, f64::MIN_POSITIVE);
     e
 }
 
@@ -197,6 +217,9 @@ struct Counts {
     stale: [u64; 4],
     misses: [u64; 4],
     warm_loads: u64,
+    /// Requests and hits for the [`TOP`] most popular symbols (list excluded).
+    top_requests: u64,
+    top_hits: u64,
 }
 
 impl Counts {
@@ -208,6 +231,12 @@ impl Counts {
             self.misses[k] += o.misses[k];
         }
         self.warm_loads += o.warm_loads;
+        self.top_requests += o.top_requests;
+        self.top_hits += o.top_hits;
+    }
+    /// Hit rate of the requests for the [`TOP`] most popular symbols.
+    fn hit_rate_top(&self) -> f64 {
+        self.top_hits as f64 / self.top_requests.max(1) as f64
     }
     fn total(&self, f: fn(&Counts) -> &[u64; 4]) -> u64 {
         f(self).iter().sum()
@@ -318,8 +347,11 @@ impl Sim {
             let age = t - stored[key];
             let c = &mut out[now_slice];
             c.requests[kind] += 1;
+            let top = kind != 2 && rank < TOP;
+            c.top_requests += u64::from(top);
             if age < p.ttl[kind] {
                 c.hits[kind] += 1;
+                c.top_hits += u64::from(top);
             } else if age < p.ttl[kind] + p.grace[kind] {
                 c.stale[kind] += 1;
                 stored[key] = t;
@@ -374,14 +406,19 @@ fn pct(x: f64) -> String {
 
 /// Billed commands per request of the hit and miss paths, from the
 /// protocol (L1 not modelled, so lookups are an upper bound of 1 per
-/// request): a lookup is 1 `MGET`; a miss or a stale refresh is 5 more
-/// (`SET NX` lock, the store `EVAL` and its `MGET`, `DEL`, `SET`), as
-/// Upstash bills the commands a script runs; the warmer writes each key
-/// with one `SET` inside a script (its `EVAL`, ranking read and `PTTL`s are
-/// about 150 commands per run, added separately).
+/// request): a lookup is 1 `MGET`; a miss or a stale refresh is
+/// [`MISS_COMMANDS`] more; the warmer writes each key with one `SET` (its
+/// ranking read, `PTTL`s and tags are about 150 commands per run, added
+/// separately). No scripts since 2026-12-06, so both billing assumptions
+/// (a script as one command, or with the commands it runs) agree.
 fn billed_per_request(loads: f64, warm_loads: f64, warm_fixed: f64) -> f64 {
-    1.0 + 5.0 * loads + warm_loads + warm_fixed
+    1.0 + MISS_COMMANDS * loads + warm_loads + warm_fixed
 }
+
+/// Billed commands a miss adds to its lookup: `SET lock NX PX`, `SET value
+/// PX` and `DEL lock` (`ReadThrough::refresh`). Before 2026-12-06 it was 5
+/// (the lock, a store `EVAL` and the `MGET`, `DEL`, `SET` it ran).
+const MISS_COMMANDS: f64 = 3.0;
 
 /// The scenario.
 pub(crate) fn steady(opts: &Options) -> Section {
@@ -494,6 +531,11 @@ pub(crate) fn steady(opts: &Options) -> Section {
             pct(counted.hit_rate(None)),
             pct(e.hit_all)
         ));
+        row.push(format!(
+            "{} / {}",
+            pct(counted.hit_rate_top()),
+            pct(e.hit_top100)
+        ));
         let requests = counted.total(|c| &c.requests) as f64;
         let sim_warm = counted.warm_loads as f64 / requests;
         let warm_fixed = 151.0 / policy.warm_every / rate;
@@ -505,6 +547,11 @@ pub(crate) fn steady(opts: &Options) -> Section {
         let billed_sim = billed_per_request(counted.loads_per_request(), sim_warm, warm_fixed);
         let billed_model = billed_per_request(e.loads_all, e.warm_loads, warm_fixed);
         row.push(format!("{billed_sim:.3} / {billed_model:.3}"));
+        row.push(format!(
+            "1 / {:.3} / {:.3}",
+            MISS_COMMANDS * counted.loads_per_request(),
+            sim_warm + warm_fixed
+        ));
         row.push(format!("${:.2}", billed_sim * 1e6 / 100_000.0 * 0.20));
         rows.push(row);
         let mut srow = vec![format!("{rate}")];
@@ -516,8 +563,8 @@ pub(crate) fn steady(opts: &Options) -> Section {
         slice_rows.push(srow);
         json_steady.push(json!({
             "rate": rate, "requests": requests,
-            "sim": {"hit": KINDS.iter().enumerate().map(|(k, n)| (n.to_string(), json!(counted.hit_rate(Some(k))))).collect::<serde_json::Map<_, _>>(), "hit_all": counted.hit_rate(None), "loads_per_request": counted.loads_per_request(), "warm_loads_per_request": sim_warm, "billed_per_request": billed_sim},
-            "model": {"hit": KINDS.iter().enumerate().map(|(k, n)| (n.to_string(), json!(e.hit[k]))).collect::<serde_json::Map<_, _>>(), "hit_all": e.hit_all, "loads_per_request": e.loads_all, "warm_loads_per_request": e.warm_loads, "billed_per_request": billed_model},
+            "sim": {"hit": KINDS.iter().enumerate().map(|(k, n)| (n.to_string(), json!(counted.hit_rate(Some(k))))).collect::<serde_json::Map<_, _>>(), "hit_all": counted.hit_rate(None), "hit_top100": counted.hit_rate_top(), "loads_per_request": counted.loads_per_request(), "warm_loads_per_request": sim_warm, "billed_per_request": billed_sim},
+            "model": {"hit": KINDS.iter().enumerate().map(|(k, n)| (n.to_string(), json!(e.hit[k]))).collect::<serde_json::Map<_, _>>(), "hit_all": e.hit_all, "hit_top100": e.hit_top100, "loads_per_request": e.loads_all, "warm_loads_per_request": e.warm_loads, "billed_per_request": billed_model},
         }));
     }
     md.push_str(&table(
@@ -528,8 +575,10 @@ pub(crate) fn steady(opts: &Options) -> Section {
             "info",
             "list",
             "all",
+            "top 100 symbols",
             "storage loads / req (+ warmer): sim / model",
             "billed commands / req (no L1, no statistics): sim / model",
+            "split (sim): lookups / misses / warmer",
             "$ / 1M req (sim)",
         ],
         &rows,
