@@ -1,5 +1,7 @@
 //! Settings and authorization of the management routes.
 
+use std::time::Duration;
+
 use lambda_http::Request;
 
 use crate::http::ApiError;
@@ -68,6 +70,10 @@ pub struct WarmConfig {
     pub top_n: usize,
     /// `WARM_CONCURRENCY` (default 16): storage reads in flight.
     pub concurrency: usize,
+    /// `WARM_EVERY_S` (default 300, the template's `rate(5 minutes)`): the
+    /// period of the schedule. A value is warmed when it would stop being
+    /// fresh before the next run.
+    pub every: Duration,
 }
 
 impl Default for WarmConfig {
@@ -76,12 +82,13 @@ impl Default for WarmConfig {
             symbols: Vec::new(),
             top_n: 50,
             concurrency: 16,
+            every: Duration::from_secs(300),
         }
     }
 }
 
 impl WarmConfig {
-    /// Reads `WARM_SYMBOLS`, `WARM_TOP_N`, `WARM_CONCURRENCY`.
+    /// Reads `WARM_SYMBOLS`, `WARM_TOP_N`, `WARM_CONCURRENCY`, `WARM_EVERY_S`.
     pub fn from_lookup(lookup: &impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut symbols = Vec::new();
         for raw in lookup("WARM_SYMBOLS").unwrap_or_default().split(',') {
@@ -101,6 +108,7 @@ impl WarmConfig {
             symbols,
             top_n: parse_u64(lookup, "WARM_TOP_N", 50, 0..=10_000)? as usize,
             concurrency: parse_u64(lookup, "WARM_CONCURRENCY", 16, 1..=256)? as usize,
+            every: Duration::from_secs(parse_u64(lookup, "WARM_EVERY_S", 300, 1..=86_400)?),
         })
     }
 }

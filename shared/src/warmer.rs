@@ -4,9 +4,14 @@
 //! 1. Symbols: `WARM_SYMBOLS` ∪ the top `WARM_TOP_N` of the popularity ranking (one request).
 //! 2. Freshness: `PTTL` of every key, pipelined (one request per 100 keys),
 //!    with the generations (the tag of each value, see `cache::tag`) and
-//!    the data generation read in the first request. A key whose remaining
-//!    life exceeds its stale grace is still fresh and is skipped, so warming
-//!    twice within the fresh TTL reads no storage.
+//!    the data generation read in the first request. A key that stays
+//!    fresh beyond the next run (`WARM_EVERY_S`) is skipped, so warming
+//!    twice within the fresh TTL reads no storage for long-lived values;
+//!    a value whose TTL is no longer than the schedule's period (the latest
+//!    price: 300 s, every 5 minutes) is warmed on every run. (Until
+//!    2026-12-06 only values already past their fresh TTL were warmed: a
+//!    value the previous run wrote was still fresh for the few seconds that
+//!    run took, so the latest prices were warmed every other run only.)
 //! 3. Storage reads for the rest, `WARM_CONCURRENCY` at a time; one failure
 //!    never stops the others.
 //! 4. Writes of at most 100 values per request (a pipeline of `SET`s), each
@@ -14,7 +19,7 @@
 //!    an invalidation is dead on arrival, never served.
 
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde::Serialize;
@@ -61,7 +66,7 @@ pub async fn warm(
     for symbol in &symbols {
         items.extend(CacheItem::of_symbol(symbol));
     }
-    let stale = stale_items(service, cache, items).await?;
+    let stale = stale_items(service, cache, items, config.every).await?;
     let needs_work: BTreeSet<&str> = stale
         .iter()
         .filter_map(|(item, _)| item.symbol().map(Symbol::as_str))
@@ -175,12 +180,14 @@ async fn choose_symbols(
     Ok(symbols)
 }
 
-/// The items whose key is missing or past its fresh life (by `PTTL`), each
-/// with the tag its value must carry (read before any storage read).
+/// The items whose key is missing or stops being fresh within `ahead` (by
+/// `PTTL`), each with the tag its value must carry (read before any
+/// storage read).
 async fn stale_items(
     service: &StockDataService,
     cache: &ReadThrough,
     items: Vec<CacheItem>,
+    ahead: Duration,
 ) -> Result<Vec<(CacheItem, String)>, WarmError> {
     let keys: Vec<String> = items.iter().map(|item| item.key(cache.keys())).collect();
     let (left, tags) = cache.time_left(&keys).await?;
@@ -190,7 +197,7 @@ async fn stale_items(
         .filter(|(item, (left, _))| {
             let ttl = item.ttl(service.policy());
             let grace = service.policy().retention(ttl).saturating_sub(ttl);
-            !left.is_some_and(|left| left > grace)
+            !left.is_some_and(|left| left > grace + ahead)
         })
         .map(|(item, (_, tag))| (item, tag))
         .collect())

@@ -179,6 +179,7 @@ async fn paused_read_across_invalidation(read: PausedRead, invalidator: Invalida
                         symbols: vec![Symbol::parse("AAPL").unwrap()],
                         top_n: 0,
                         concurrency: 4,
+                        ..WarmConfig::default()
                     };
                     let req = lambda_http::request::from_str(r#"{"source":"aws.events"}"#).unwrap();
                     handlers::cache_warm(&reader.service, &admin(), &warm, req)

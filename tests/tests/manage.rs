@@ -402,6 +402,8 @@ async fn warmer_fills_skips_fresh_values_and_survives_failures() {
             .collect(),
         top_n: 5,
         concurrency: 4,
+        // Every TTL here (300 s and up) outlives a 1 s schedule: a second run skips them.
+        every: Duration::from_secs(1),
     };
 
     let (sent, reads) = (c.client.requests_sent(), store.reads());
@@ -431,6 +433,24 @@ async fn warmer_fills_skips_fresh_values_and_survives_failures() {
     // Only GHOST's two failing items are read again (manifest + missing partition each);
     // its symbol info succeeded the first time and is fresh.
     assert_eq!(store.reads() - reads, 4);
+
+    // On the production schedule (every 300 s), a 300 s latest price is
+    // warmed again on every run: it would stop being fresh before the next
+    // one. The 3,600 s windows and 21,600 s infos are not.
+    let production = WarmConfig {
+        every: Duration::from_secs(300),
+        ..warm.clone()
+    };
+    let reads = store.reads();
+    let report = json_body(&warm_via_http(&c, &production).await);
+    assert_eq!(report["failed"], serde_json::json!(["GHOST"]), "{report}");
+    assert_eq!(
+        report["warmed"], 3,
+        "AAPL, FB and BRK.B (their latest prices): {report}"
+    );
+    // Three latest prices (manifest + partition each: no manifest memory
+    // here) and GHOST's two failures.
+    assert_eq!(store.reads() - reads, 3 * 2 + 4);
 }
 
 /// Reads `symbol` often enough to rank it, flushes the counters, then clears its values.
@@ -492,6 +512,7 @@ async fn warmer_pipelines_large_batches_and_answers_scheduled_events() {
         symbols,
         top_n: 0,
         concurrency: 8,
+        ..WarmConfig::default()
     };
     // A scheduled EventBridge event reaches the function as a pass-through request.
     let request =

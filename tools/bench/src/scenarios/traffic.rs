@@ -369,6 +369,11 @@ pub(crate) async fn replay(
     };
     let warmer =
         Arc::new(env.container_with(&warm_proxy.url(), timeout, &config, store_options.clone()));
+    // The warmer's schedule, on the traffic clock like every other duration.
+    let warm_config = WarmConfig {
+        every: Duration::from_secs_f64(model.warm_every_s / plan.k),
+        ..WarmConfig::default()
+    };
     let server_before = env.server.stats().redis_commands;
     let calls_before = command_calls(&env.redis_url).await;
     let k = plan.k;
@@ -418,10 +423,10 @@ pub(crate) async fn replay(
                 if let Some(h) = warm_task.take() {
                     warm_failed += usize::from(!h.await.unwrap_or(false));
                 }
-                let node = warmer.clone();
+                let (node, warm_config) = (warmer.clone(), warm_config.clone());
                 warm_runs += 1;
                 warm_task = Some(tokio::spawn(async move {
-                    shared::warmer::warm(&node.service, &WarmConfig::default())
+                    shared::warmer::warm(&node.service, &warm_config)
                         .await
                         .is_ok()
                 }));
