@@ -1,5 +1,21 @@
 # Helpers shared by scripts/test, scripts/dev and .ci/run. Source it; do not run it.
 
+# What the ensure_* helpers started (stop_started stops them).
+STARTED_PIDS=()
+STARTED_REDIS=
+
+# Stops every server the ensure_* helpers started in this shell (never one
+# that was already running). scripts/test runs it on exit.
+stop_started() {
+  local pid
+  for pid in "${STARTED_PIDS[@]}"; do
+    kill "$pid" 2>/dev/null || true
+  done
+  if [ -n "$STARTED_REDIS" ]; then
+    redis-cli -p 6379 shutdown nosave >/dev/null 2>&1 || true
+  fi
+}
+
 # True when something accepts TCP connections on 127.0.0.1:$1.
 port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
@@ -32,6 +48,7 @@ ensure_redis() {
     }
   fi
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+  STARTED_REDIS=1
   wait_for_port 6379 10 || { echo "ERROR: Redis did not start on 127.0.0.1:6379" >&2; return 1; }
   echo "started redis-server on 127.0.0.1:6379" >&2
 }
@@ -50,6 +67,7 @@ ensure_moto() {
     hash -r
   fi
   nohup moto_server -H 127.0.0.1 -p "$port" >"${TMPDIR:-/tmp}/moto_server.log" 2>&1 &
+  STARTED_PIDS+=($!)
   wait_for_port "$port" 20 || echo "WARNING: moto_server did not start; the s3:// backend tests will be skipped" >&2
   export MOTO_ENDPOINT="http://127.0.0.1:$port"
 }
@@ -97,7 +115,10 @@ ensure_fake_gcs() {
   local port=${FAKE_GCS_PORT:-4443}
   export FAKE_GCS_ENDPOINT="http://127.0.0.1:$port"
   port_open "$port" && return 0
-  start_fake_gcs "$port" -backend memory ||
+  if start_fake_gcs "$port" -backend memory; then
+    STARTED_PIDS+=("$FAKE_GCS_PID")
+  else
     echo "WARNING: cannot install or start fake-gcs-server; the gs:// backend tests will be skipped" >&2
+  fi
   return 0
 }
