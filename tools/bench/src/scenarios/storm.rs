@@ -203,15 +203,7 @@ fn minutes(timeline: &Timeline, k: f64, from: usize, to: usize) -> Vec<Minute> {
 
 /// The scenario: the same plan with refresh on update off, then on.
 pub(crate) async fn storm(env: &Env, opts: &Options) -> Section {
-    let model = Model {
-        symbols: opts.traffic_symbols,
-        s: opts.traffic_s,
-        list_share: opts.traffic_list_share,
-        idle_timeout_s: opts.traffic_idle_timeout_s,
-        warm_every_s: opts.traffic_warm_every_s,
-        storage_latency: Duration::from_millis(opts.storage_latency_ms),
-        seed: opts.seed,
-    };
+    let model = Model::of(opts);
     let at = opts.storm_warmup_minutes * 60.0;
     let plan = Plan {
         rate: opts.storm_rate,

@@ -296,6 +296,21 @@ pub(crate) struct Model {
     pub seed: u64,
 }
 
+impl Model {
+    /// The model the `--traffic-*` options describe.
+    pub(crate) fn of(opts: &Options) -> Self {
+        Model {
+            symbols: opts.traffic_symbols,
+            s: opts.traffic_s,
+            list_share: opts.traffic_list_share,
+            idle_timeout_s: opts.traffic_idle_timeout_s,
+            warm_every_s: opts.traffic_warm_every_s,
+            storage_latency: Duration::from_millis(opts.storage_latency_ms),
+            seed: opts.seed,
+        }
+    }
+}
+
 /// Replays one plan with the cache on or off.
 pub(crate) async fn run_plan(env: &Env, model: &Model, plan: Plan, cache_on: bool) -> RunResult {
     replay(env, model, plan, cache_on, None).await.0
@@ -719,15 +734,7 @@ fn main_row(r: &RunResult) -> Vec<String> {
 
 /// The scenario: every plan with the cache on and off, then the k check.
 pub(crate) async fn traffic(env: &Env, opts: &Options, series: &mut TrafficSeries) -> Section {
-    let model = Model {
-        symbols: opts.traffic_symbols,
-        s: opts.traffic_s,
-        list_share: opts.traffic_list_share,
-        idle_timeout_s: opts.traffic_idle_timeout_s,
-        warm_every_s: opts.traffic_warm_every_s,
-        storage_latency: Duration::from_millis(opts.storage_latency_ms),
-        seed: opts.seed,
-    };
+    let model = Model::of(opts);
     let plans = opts.traffic_plans();
     let mut results = Vec::new();
     for plan in &plans {
