@@ -25,6 +25,10 @@ struct Samples {
     endpoints: Vec<EndpointSamples>,
     /// A bare copy of the latest price HIT's lookup command.
     lookup: Vec<Duration>,
+    /// The service's latest price on a HIT (no HTTP request or response),
+    /// and a bare lookup interleaved with it.
+    service: Vec<Duration>,
+    service_lookup: Vec<Duration>,
     not_hit: usize,
     not_l1: usize,
     not_miss: usize,
@@ -61,10 +65,13 @@ pub(crate) async fn hit_overhead(env: &Env, opts: &Options, series: &mut Series)
     let (miss, not_miss) = miss_loop(env, &node, &client, key.as_str(), job, slow_n).await;
     let off = cache_off_loop(env, &prefix, job, slow_n).await;
     let endpoints = endpoint_loops(env, &node, &client, (warmup, n)).await;
+    let (service, service_lookup) = service_loop(env, &node, &client, &key, (warmup, n)).await;
     let not_hit_elsewhere: usize = endpoints.iter().map(|e| e.not_hit).sum();
     let samples = Samples {
         endpoints,
         lookup,
+        service,
+        service_lookup,
         handler,
         bare,
         l1,
@@ -193,6 +200,40 @@ async fn endpoint_loops(
     out
 }
 
+/// `StockDataService::latest_price` on a Redis HIT (the cache and service
+/// layers without the HTTP request and response) and a bare copy of its
+/// lookup, interleaved: where the handler's own time goes.
+async fn service_loop(
+    env: &Env,
+    node: &Node,
+    client: &UpstashClient,
+    key: &str,
+    (warmup, n): (usize, usize),
+) -> (Vec<Duration>, Vec<Duration>) {
+    let Some(cache) = node.cache() else {
+        return (Vec::new(), Vec::new());
+    };
+    let lookup = Command::new("MGET")
+        .arg(key)
+        .args(cache.keys().scopes_of(key))
+        .arg(cache.keys().generation());
+    let symbol = &env.symbols[0];
+    let (mut service, mut bare) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for i in 0..warmup + n {
+        let t = Instant::now();
+        let answer = node.service.latest_price(symbol).await;
+        let service_time = t.elapsed();
+        let t = Instant::now();
+        let _ = client.command(&lookup).await;
+        let lookup_time = t.elapsed();
+        if i >= warmup && answer.is_ok() {
+            service.push(service_time);
+            bare.push(lookup_time);
+        }
+    }
+    (service, bare)
+}
+
 /// The handler on an L1 hit: production config (L1 on, 5 s).
 /// Returns the measured times and the responses that were not `L1`.
 async fn l1_loop(
@@ -304,6 +345,16 @@ fn report(env: &Env, (warmup, n): (usize, usize), first: &str, samples: &Samples
         ],
         &endpoint_rows,
     ));
+    let (sv, svl) = (
+        Summary::of(&samples.service),
+        Summary::of(&samples.service_lookup),
+    );
+    md.push_str(&format!(
+        "\nWhere the latest price's own time goes: `StockDataService::latest_price` on a HIT (cache and service layers, no HTTP request or response) p50 {} vs a bare lookup {} interleaved with it (+{}); the handler adds the HTTP layer (routing, parameters, response headers, ETag, dropping the request) on top.\n",
+        fmt_us(sv.p50),
+        fmt_us(svl.p50),
+        fmt_us(sv.p50 - svl.p50)
+    ));
     md.push('\n');
     md.push_str(&checks_table(&sh, &sb, &sl));
     let Samples {
@@ -328,6 +379,8 @@ fn report(env: &Env, (warmup, n): (usize, usize), first: &str, samples: &Samples
             "handler_miss": sm.to_json(),
             "handler_cache_disabled": so.to_json(),
             "endpoints": endpoint_json,
+            "service_latest_hit": sv.to_json(),
+            "service_bare_lookup": svl.to_json(),
             "not_miss": not_miss,
             "hit_over_get_p50": r50,
             "hit_over_get_p99": r99,
