@@ -446,8 +446,8 @@ impl ReadThrough {
         if only_over { set.arg("XX") } else { set }
     }
 
-    /// The lock winner: read storage, then store the value and release the
-    /// lock in one pipeline (the store script checks the lease).
+    /// The lock winner: read storage, then store the value (tagged with the
+    /// generations its lookup saw) and release the lock in one pipeline.
     async fn refresh<E: LoadFailure>(
         &self,
         lease: Lease<'_>,
