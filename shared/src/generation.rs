@@ -1,14 +1,15 @@
 //! The data generation: what a container last saw of `{prefix}data:generation`.
 //!
 //! Every invalidation (an import, `cache-invalidate`, the clear routes) writes
-//! a new random token to that Redis key in the same request that deletes
-//! the affected values. Every cache read fetches the token with the value
-//! (`MGET value generation`: still one command in one request), so a
-//! container learns of an update on its next request that reaches Redis.
-//! It then drops its remembered manifest and its L1, and a value computed
-//! before the update can no longer be written (the write checks the token
-//! atomically). This module only holds the observation; it is a leaf that
-//! both the cache and the storage layer use.
+//! a new random token to that Redis key in the same request that replaces
+//! the touched values' own generation tokens (see `cache::tag`). Every cache
+//! read fetches the token with the value (`MGET value its-generation-keys
+//! generation`: still one command in one request), so a container learns
+//! of an update on its next request that reaches Redis. It then drops its
+//! remembered manifest and its L1. (Whether a value read before the update
+//! may be served is decided by the value's tag, not by this token.) This
+//! module only holds the observation; it is a leaf that both the cache and
+//! the storage layer use.
 
 use std::sync::{Arc, Mutex};
 
@@ -29,15 +30,6 @@ impl Token {
         match value {
             None => Token::Absent,
             Some(text) => Token::Value(Arc::from(text)),
-        }
-    }
-
-    /// The string a Redis script compares with (`GET` or `''`); `None` when unknown.
-    pub fn as_script_arg(&self) -> Option<&str> {
-        match self {
-            Token::Unknown => None,
-            Token::Absent => Some(""),
-            Token::Value(text) => Some(text),
         }
     }
 }
@@ -92,8 +84,6 @@ mod tests {
         assert!(!generation.observe(Token::from_reply(None)));
         assert!(generation.observe(Token::from_reply(Some("a1"))));
         assert!(!generation.observe(Token::from_reply(Some("a1"))));
-        assert_eq!(generation.current().as_script_arg(), Some("a1"));
-        assert_eq!(Token::Absent.as_script_arg(), Some(""));
-        assert_eq!(Token::Unknown.as_script_arg(), None);
+        assert_eq!(generation.current(), Token::Value("a1".into()));
     }
 }

@@ -123,11 +123,6 @@ impl KeySpace {
         format!("{}data:generation", self.prefix)
     }
 
-    /// A SCAN `MATCH` pattern for every symbol-info key.
-    pub fn symbol_info_pattern(&self) -> String {
-        format!("{}{INFO}*", self.prefix)
-    }
-
     /// The refresh lock of a value key: `lock:{key without prefix}`.
     pub fn lock_for(&self, key: &str) -> String {
         let rest = key.strip_prefix(&self.prefix).unwrap_or(key);
@@ -219,7 +214,6 @@ mod tests {
         }
         assert_eq!(keys.all_of_symbol(&aapl).len(), 6);
         assert_eq!(keys.generation(), "stocks:v1:data:generation");
-        assert_eq!(keys.symbol_info_pattern(), "stocks:v1:symbol:info:*");
     }
 
     #[test]
