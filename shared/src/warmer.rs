@@ -21,11 +21,10 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde::Serialize;
 
 use crate::admin::WarmConfig;
-use crate::cache::{Envelope, PIPELINE_MAX, ReadThrough, now_ms};
+use crate::cache::{Envelope, PIPELINE_MAX, ReadThrough};
 use crate::service::{CacheItem, StockDataService};
 use crate::symbol::Symbol;
 use crate::upstash::UpstashError;
@@ -107,28 +106,11 @@ async fn load_phase(
     items: Vec<(CacheItem, String)>,
     concurrency: usize,
 ) -> (Vec<(CacheItem, Envelope)>, BTreeSet<String>) {
-    let loads = futures::stream::iter(items.into_iter().map(|(item, tag)| async move {
-        let begun = Instant::now();
-        let loaded = service.load(&item).await;
-        (item, tag, loaded, begun.elapsed())
-    }))
-    .buffer_unordered(concurrency.max(1))
-    .collect::<Vec<_>>()
-    .await;
     let mut writes = Vec::new();
     let mut failed = BTreeSet::new();
-    for (item, tag, loaded, delta) in loads {
+    for (item, loaded) in service.load_tagged(items, concurrency).await {
         match loaded {
-            Ok(body) => {
-                let entry = Envelope {
-                    stored_at_ms: now_ms(),
-                    fresh_ttl: item.ttl(service.policy()),
-                    delta,
-                    body,
-                    tag,
-                };
-                writes.push((item, entry));
-            }
+            Ok(entry) => writes.push((item, entry)),
             Err(error) => {
                 let name = item
                     .symbol()

@@ -6,11 +6,13 @@ mod window;
 pub use refresh::UpdateReport;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
 
 use serde::Serialize;
 
-use crate::cache::{CacheConfig, KeySpace, LoadFailure, Lookup, ReadThrough};
+use crate::cache::{CacheConfig, Envelope, KeySpace, LoadFailure, Lookup, ReadThrough, now_ms};
 use crate::cache_status::CacheStatus;
 use crate::models::RecentData;
 use crate::storage::{StockStore, StorageError};
@@ -170,6 +172,31 @@ impl StockDataService {
             CacheItem::SymbolInfo(s) => to_json(&self.store.symbol_info(s).await?),
             CacheItem::SymbolList => to_json(&self.store.symbol_list().await?),
         }
+    }
+
+    /// Reads `items` from storage, `concurrency` at a time, each as the
+    /// cache entry it becomes: fresh from now for its TTL, carrying its tag
+    /// (the generations read before this storage read). For the warmer and
+    /// refresh on update; results in completion order.
+    pub(crate) async fn load_tagged(
+        &self,
+        items: Vec<(CacheItem, String)>,
+        concurrency: usize,
+    ) -> Vec<(CacheItem, Result<Envelope, StorageError>)> {
+        futures::stream::iter(items.into_iter().map(|(item, tag)| async move {
+            let started = Instant::now();
+            let loaded = self.load(&item).await.map(|body| Envelope {
+                stored_at_ms: now_ms(),
+                fresh_ttl: item.ttl(&self.policy),
+                delta: started.elapsed(),
+                body,
+                tag,
+            });
+            (item, loaded)
+        }))
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await
     }
 
     /// `GET /v1/stocks/{symbol}/latest`.

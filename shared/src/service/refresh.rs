@@ -22,13 +22,10 @@
 //! whole refresh (`bench --scenario storm`).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Instant;
-
-use futures::StreamExt;
 
 use super::{CacheItem, StockDataService};
 use crate::cache::invalidate::invalidate_keeping;
-use crate::cache::{Envelope, Invalidated, Invalidation, PIPELINE_MAX, ReadThrough, now_ms};
+use crate::cache::{Envelope, Invalidated, Invalidation, PIPELINE_MAX, ReadThrough};
 use crate::upstash::{Command, UpstashError};
 
 /// Storage reads of one refresh in flight at once.
@@ -128,34 +125,24 @@ impl StockDataService {
         items: Vec<CacheItem>,
         tags: &BTreeMap<String, String>,
     ) -> (Vec<(String, Envelope)>, Vec<String>) {
-        let reads = futures::stream::iter(items.into_iter().map(|item| async move {
-            let started = Instant::now();
-            let loaded = self.load(&item).await;
-            (item, loaded, started.elapsed())
-        }))
-        .buffer_unordered(REFRESH_CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await;
-        let mut entries = Vec::new();
         let mut failed = Vec::new();
-        for (item, loaded, delta) in reads {
+        let mut tagged = Vec::with_capacity(items.len());
+        for item in items {
             let key = item.key(cache.keys());
-            match (loaded, tags.get(&key)) {
-                (Ok(body), Some(tag)) => {
-                    let entry = Envelope {
-                        stored_at_ms: now_ms(),
-                        fresh_ttl: item.ttl(self.policy()),
-                        delta,
-                        body,
-                        tag: tag.clone(),
-                    };
-                    entries.push((key, entry));
-                }
-                (Err(error), _) => {
+            match tags.get(&key) {
+                Some(tag) => tagged.push((item, tag.clone())),
+                None => failed.push(key),
+            }
+        }
+        let mut entries = Vec::new();
+        for (item, loaded) in self.load_tagged(tagged, REFRESH_CONCURRENCY).await {
+            let key = item.key(cache.keys());
+            match loaded {
+                Ok(entry) => entries.push((key, entry)),
+                Err(error) => {
                     tracing::warn!(cache_key = %key, error_kind = error.kind(), "refresh on update: storage read failed; the value stays invalidated");
                     failed.push(key);
                 }
-                (Ok(_), None) => failed.push(key),
             }
         }
         (entries, failed)
