@@ -253,7 +253,7 @@ fn report(
         .map(|(_, _, t)| minutes(t, k, from, to))
         .collect();
     let mut md = format!(
-        "## storm\n\nThe daily update inside a steady window: R = {} requests/s simulated, k = {}, {} symbols Zipf(s = {}), the traffic scenario's fleet and mix. Warm-up {} min simulated (not counted before minute {}), then a one-day delta for every symbol through `merge_import` and the tool's cache step (`stockdata::cache_sync::after_write_to`, TTLs divided by k); {} min after. Storage {} ms real per GET. Run twice: refresh on update off (`CACHE_REFRESH_TOP_N=0`) and on (1,000).\n\n",
+        "## storm\n\nThe daily update after a warm-up (compare the minutes before it with the `steady` model at the same rate: a warm-up shorter than the info TTL is not a steady state by itself): R = {} requests/s simulated, k = {}, {} symbols Zipf(s = {}), the traffic scenario's fleet and mix. Warm-up {} min simulated (not counted before minute {}), then a one-day delta for every symbol through `merge_import` and the tool's cache step (`stockdata::cache_sync::after_write_to`, TTLs divided by k); {} min after. Storage {} ms real per GET. Run twice: refresh on update off (`CACHE_REFRESH_TOP_N=0`) and on (1,000).\n\n",
         plan.rate,
         k,
         model.symbols,
